@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.db import models
+
+from portal.audit.models import AuditEvent
+from portal.web.client import client_ip, user_agent
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from portal.accounts.models import Team, User
+
+
+def record(
+    *,
+    action: str,
+    actor: User | None = None,
+    team: Team | None = None,
+    target: models.Model | None = None,
+    request: HttpRequest | None = None,
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the audit trail and return it.
+
+    Call it inside the service's transaction so the event and the change it
+    describes are written together or not at all. ``request`` supplies the
+    client IP and user agent; never pass secrets in ``data``.
+    """
+    if actor is not None and not getattr(actor, "is_authenticated", False):
+        actor = None
+    return AuditEvent.objects.create(
+        action=action,
+        actor=actor,
+        actor_label=str(actor) if actor else "",
+        team=team,
+        target_type=target._meta.label if target is not None else "",
+        target_id=str(target.pk) if target is not None else "",
+        target_label=str(target)[:254] if target is not None else "",
+        ip=client_ip(request) if request is not None else None,
+        user_agent=user_agent(request) if request is not None else "",
+        data=data or {},
+    )

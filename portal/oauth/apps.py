@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class OAuthConfig(AppConfig):
+    name = "portal.oauth"
+    label = "oauth"
+    verbose_name = "Apps and OAuth clients"

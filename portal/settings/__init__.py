@@ -1,0 +1,13 @@
+"""Gatehouse settings, read from the environment and split by topic.
+
+Nothing set: the embedded default (SQLite file, in-process cache, DEBUG on).
+See the configuration table in README.md for every variable.
+"""
+
+from .environment import BASE_DIR, env
+from .core import *
+from .data import *
+from .auth import *
+from .security import *
+from .rest import *
+from .oauth import *

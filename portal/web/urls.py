@@ -1,0 +1,55 @@
+from django.urls import path
+
+from portal.web import views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/verify/resend/", views.resend_verification, name="verify-resend"),
+    path("accounts/verify/<str:token>/", views.verify_email, name="verify-email"),
+    path("accounts/login/", views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
+    path(
+        "accounts/password/change/",
+        views.PasswordChangeView.as_view(),
+        name="password-change",
+    ),
+    path(
+        "accounts/password/reset/",
+        views.PasswordResetView.as_view(),
+        name="password-reset",
+    ),
+    path(
+        "accounts/password/reset/sent/",
+        views.PasswordResetDoneView.as_view(),
+        name="password-reset-done",
+    ),
+    path(
+        "accounts/password/reset/<uidb64>/<token>/",
+        views.PasswordResetConfirmView.as_view(),
+        name="password-reset-confirm",
+    ),
+    path(
+        "accounts/password/reset/complete/",
+        views.PasswordResetCompleteView.as_view(),
+        name="password-reset-complete",
+    ),
+    path("teams/", views.team_list, name="team-list"),
+    path("teams/new/", views.team_create, name="team-create"),
+    path("teams/<slug:team_slug>/", views.team_detail, name="team-detail"),
+    path("teams/<slug:team_slug>/members/", views.member_add, name="member-add"),
+    path(
+        "teams/<slug:team_slug>/members/<int:membership_id>/role/",
+        views.member_role,
+        name="member-role",
+    ),
+    path(
+        "teams/<slug:team_slug>/members/<int:membership_id>/remove/",
+        views.member_remove,
+        name="member-remove",
+    ),
+    path("teams/<slug:team_slug>/leave/", views.team_leave, name="team-leave"),
+]
