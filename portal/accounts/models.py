@@ -89,9 +89,7 @@ class Team(models.Model):
         default=True, help_text="Unset to suspend the team and all its apps."
     )
     created_at = models.DateTimeField(default=timezone.now)
-    members = models.ManyToManyField(
-        User, through="Membership", related_name="teams"
-    )
+    members = models.ManyToManyField(User, through="Membership", related_name="teams")
 
     class Meta:
         ordering = ["name"]

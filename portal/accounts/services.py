@@ -55,8 +55,13 @@ def user_signup(
                 is_personal=True,
             )
             Membership.objects.create(user=user, team=team, role=Role.OWNER)
-            record(action="user.signup", actor=user, team=team, target=user,
-                   request=request)
+            record(
+                action="user.signup",
+                actor=user,
+                team=team,
+                target=user,
+                request=request,
+            )
             email_verification_send(user=user, request=request)
     except IntegrityError as exc:
         # Two sign-ups with the same address raced past the check above.
@@ -102,12 +107,14 @@ def team_create(
     if slug:
         if slug in RESERVED_TEAM_SLUGS:
             raise InvalidInput(
-                "This address is reserved; choose another.", code="slug_reserved",
+                "This address is reserved; choose another.",
+                code="slug_reserved",
                 field="slug",
             )
         if Team.objects.filter(slug=slug).exists():
             raise Conflict(
-                "A team with this address already exists.", code="slug_taken",
+                "A team with this address already exists.",
+                code="slug_taken",
                 field="slug",
             )
     else:
@@ -116,11 +123,17 @@ def team_create(
         with transaction.atomic():
             team = Team.objects.create(name=name, slug=slug)
             Membership.objects.create(user=actor, team=team, role=Role.OWNER)
-            record(action="team.create", actor=actor, team=team, target=team,
-                   request=request)
+            record(
+                action="team.create",
+                actor=actor,
+                team=team,
+                target=team,
+                request=request,
+            )
     except IntegrityError as exc:
         raise Conflict(
-            "A team with this address already exists.", code="slug_taken",
+            "A team with this address already exists.",
+            code="slug_taken",
             field="slug",
         ) from exc
     return team

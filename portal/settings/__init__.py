@@ -4,10 +4,10 @@ Nothing set: the embedded default (SQLite file, in-process cache, DEBUG on).
 See the configuration table in README.md for every variable.
 """
 
-from .environment import BASE_DIR, env
+from .auth import *
 from .core import *
 from .data import *
-from .auth import *
-from .security import *
-from .rest import *
+from .environment import BASE_DIR, env
 from .oauth import *
+from .rest import *
+from .security import *

@@ -8,10 +8,14 @@ from portal.accounts.models import Role, User
 
 
 class SignupForm(forms.Form):
-    email = forms.EmailField(max_length=254, widget=forms.EmailInput(
-        attrs={"autocomplete": "email", "autofocus": True}))
+    email = forms.EmailField(
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
     name = forms.CharField(
-        max_length=150, required=False, label="Name (optional)",
+        max_length=150,
+        required=False,
+        label="Name (optional)",
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
     password1 = forms.CharField(
@@ -42,7 +46,9 @@ class SignupForm(forms.Form):
         if p1 and p2 and p1 != p2:
             self.add_error("password2", "The two passwords differ.")
         elif p1:
-            candidate = User(email=cleaned.get("email", ""), name=cleaned.get("name", ""))
+            candidate = User(
+                email=cleaned.get("email", ""), name=cleaned.get("name", "")
+            )
             try:
                 password_validation.validate_password(p1, candidate)
             except forms.ValidationError as exc:

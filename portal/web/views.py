@@ -107,7 +107,9 @@ def verify_email(request: HttpRequest, token: str) -> HttpResponse:
         )
     account_services.email_verify(user=user, request=request)
     messages.success(request, "Your email address is confirmed. You can log in now.")
-    return redirect("portal:login" if not request.user.is_authenticated else "portal:dashboard")
+    return redirect(
+        "portal:login" if not request.user.is_authenticated else "portal:dashboard"
+    )
 
 
 @require_POST
@@ -121,7 +123,8 @@ def resend_verification(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "portal/verify_invalid.html", {"form": form}, status=400)
     user = User.objects.filter(
-        email__iexact=form.cleaned_data["email"], email_verified_at__isnull=True,
+        email__iexact=form.cleaned_data["email"],
+        email_verified_at__isnull=True,
         is_active=True,
     ).first()
     if user is not None:
@@ -163,11 +166,21 @@ class LogoutView(auth_views.LogoutView):
 class QueuedPasswordResetForm(PasswordResetForm):
     """Django's reset form, delivering through our mail task."""
 
-    def send_mail(self, subject_template_name, email_template_name, context,
-                  from_email, to_email, html_email_template_name=None):
+    def send_mail(
+        self,
+        subject_template_name,
+        email_template_name,
+        context,
+        from_email,
+        to_email,
+        html_email_template_name=None,
+    ):
         email_schedule(template="password_reset", to=to_email, context=context)
-        record(action="user.password_reset_request", target=context["user"],
-               request=getattr(self, "_request", None))
+        record(
+            action="user.password_reset_request",
+            target=context["user"],
+            request=getattr(self, "_request", None),
+        )
 
 
 class PasswordResetView(auth_views.PasswordResetView):
@@ -198,8 +211,12 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
-        record(action="user.password_reset", actor=form.user, target=form.user,
-               request=self.request)
+        record(
+            action="user.password_reset",
+            actor=form.user,
+            target=form.user,
+            request=self.request,
+        )
         return response
 
 
@@ -213,8 +230,12 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
-        record(action="user.password_change", actor=self.request.user,
-               target=self.request.user, request=self.request)
+        record(
+            action="user.password_change",
+            actor=self.request.user,
+            target=self.request.user,
+            request=self.request,
+        )
         messages.success(self.request, "Your password has been changed.")
         return response
 
@@ -269,14 +290,18 @@ def _team_page(request, membership, *, add_form=None, status=200) -> HttpRespons
 
 @login_required
 def team_detail(request: HttpRequest, team_slug: str) -> HttpResponse:
-    membership = account_selectors.membership_get(user=request.user, team_slug=team_slug)
+    membership = account_selectors.membership_get(
+        user=request.user, team_slug=team_slug
+    )
     return _team_page(request, membership)
 
 
 @login_required
 @require_POST
 def member_add(request: HttpRequest, team_slug: str) -> HttpResponse:
-    membership = account_selectors.membership_get(user=request.user, team_slug=team_slug)
+    membership = account_selectors.membership_get(
+        user=request.user, team_slug=team_slug
+    )
     if not membership.can_manage_members:
         raise PermissionDenied("Only owners and admins can add members.")
     form = MemberAddForm(request.POST)
@@ -312,7 +337,9 @@ def _membership_action(request, team_slug, membership_id, action) -> HttpRespons
 
 @login_required
 @require_POST
-def member_role(request: HttpRequest, team_slug: str, membership_id: int) -> HttpResponse:
+def member_role(
+    request: HttpRequest, team_slug: str, membership_id: int
+) -> HttpResponse:
     form = MemberRoleForm(request.POST)
 
     def change(actor, target):
@@ -332,7 +359,9 @@ def member_role(request: HttpRequest, team_slug: str, membership_id: int) -> Htt
 
 @login_required
 @require_POST
-def member_remove(request: HttpRequest, team_slug: str, membership_id: int) -> HttpResponse:
+def member_remove(
+    request: HttpRequest, team_slug: str, membership_id: int
+) -> HttpResponse:
     def remove(actor, target):
         account_services.membership_remove(
             actor_membership=actor, membership=target, request=request
@@ -345,7 +374,9 @@ def member_remove(request: HttpRequest, team_slug: str, membership_id: int) -> H
 @login_required
 @require_POST
 def team_leave(request: HttpRequest, team_slug: str) -> HttpResponse:
-    membership = account_selectors.membership_get(user=request.user, team_slug=team_slug)
+    membership = account_selectors.membership_get(
+        user=request.user, team_slug=team_slug
+    )
     try:
         account_services.membership_remove(
             actor_membership=membership, membership=membership, request=request
@@ -361,9 +392,9 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     return render(
         request,
         "403.html",
-        {"exception": "Your form expired or was sent from elsewhere. "
-         "Reload the page and try again."},
+        {
+            "exception": "Your form expired or was sent from elsewhere. "
+            "Reload the page and try again."
+        },
         status=403,
     )
-
-

@@ -25,9 +25,7 @@ def _password(variable: str) -> str:
         return os.environ[variable]
     # Kept in the untracked secrets folder so every `make run` prints the same
     # working password.
-    return development_secret(
-        variable.lower(), lambda: secrets.token_urlsafe(12)
-    )
+    return development_secret(variable.lower(), lambda: secrets.token_urlsafe(12))
 
 
 class Command(BaseCommand):
@@ -58,7 +56,8 @@ class Command(BaseCommand):
                 slug="demo", defaults={"name": "Demo team"}
             )
             Membership.objects.update_or_create(
-                user=users["dev@example.com"], team=team,
+                user=users["dev@example.com"],
+                team=team,
                 defaults={"role": Role.OWNER},
             )
             App.objects.get_or_create(
