@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
@@ -94,6 +96,14 @@ class TeamCreateForm(forms.Form):
         help_text="Lower-case letters, digits and hyphens; made from the name "
         "if left empty.",
     )
+
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data["slug"]
+        if slug and not re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", slug):
+            raise forms.ValidationError(
+                "Use lower-case letters, digits and single hyphens only."
+            )
+        return slug
 
 
 class MemberAddForm(forms.Form):

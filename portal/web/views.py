@@ -70,7 +70,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("portal:dashboard")
-    form = SignupForm(request.POST or None)
+    form = SignupForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         wait = attempt_throttle(
             request, group="signup", account=request.POST.get("email", "")
@@ -254,7 +254,7 @@ def team_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def team_create(request: HttpRequest) -> HttpResponse:
-    form = TeamCreateForm(request.POST or None)
+    form = TeamCreateForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             team = account_services.team_create(
@@ -313,6 +313,8 @@ def member_add(request: HttpRequest, team_slug: str) -> HttpResponse:
                 role=form.cleaned_data["role"],
                 request=request,
             )
+        except Forbidden as error:
+            raise PermissionDenied(error.message) from error
         except GatehouseError as error:
             _form_error(form, error)
         else:
@@ -343,6 +345,8 @@ def member_role(
     form = MemberRoleForm(request.POST)
 
     def change(actor, target):
+        if not actor.can_manage_members:
+            raise Forbidden("Only owners and admins can change roles.")
         if not form.is_valid():
             messages.error(request, "Choose a valid role.")
             return
