@@ -49,6 +49,9 @@ INSTALLED_APPS = [
     "portal.accounts",
     "portal.oauth",
     "portal.audit",
+    "portal.catalog",
+    "portal.keys",
+    "apis.books",
     "portal.web",
     "portal.dashboard",
 ]

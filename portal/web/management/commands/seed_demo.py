@@ -9,7 +9,11 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from apis.books.seed import books_seed
+from apis.registry import SERVED_APIS
 from portal.accounts.models import Membership, Role, Team, User
+from portal.catalog.models import Plan, Subscription, SubscriptionStatus
+from portal.catalog.services import catalog_sync, subscription_create_active
 from portal.oauth.models import App
 from portal.settings.environment import development_secret
 
@@ -31,7 +35,8 @@ def _password(variable: str) -> str:
 class Command(BaseCommand):
     help = (
         "Create the demo staff user admin@example.com, the developer "
-        "dev@example.com, their team 'demo' and its app 'demo-app'. Idempotent. "
+        "dev@example.com, their team 'demo' and its app 'demo-app' subscribed to "
+        "the Books API, and the demo books. Idempotent. "
         "Passwords come from DEMO_ADMIN_PASSWORD / DEMO_DEV_PASSWORD, or are "
         "generated once and printed."
     )
@@ -60,7 +65,7 @@ class Command(BaseCommand):
                 team=team,
                 defaults={"role": Role.OWNER},
             )
-            App.objects.get_or_create(
+            app, _ = App.objects.get_or_create(
                 team=team,
                 slug="demo-app",
                 defaults={
@@ -71,6 +76,15 @@ class Command(BaseCommand):
                     "authorization_grant_type": App.GRANT_CLIENT_CREDENTIALS,
                 },
             )
+            catalog_sync(specs=SERVED_APIS)
+            default_plan = Plan.objects.get(api__slug="books", is_default=True)
+            if not Subscription.objects.filter(
+                app=app, api=default_plan.api, status=SubscriptionStatus.ACTIVE
+            ).exists():
+                subscription_create_active(app=app, plan=default_plan)
+            created = books_seed()
+        if created:
+            self.stdout.write(f"Created {created} demo books.")
         self.stdout.write("Demo data ready. Log in at /accounts/login/ with:")
         for email, password, kind in logins:
             self.stdout.write(f"  {kind:<10} {email:<20} password: {password}")

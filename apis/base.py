@@ -1,0 +1,53 @@
+"""The one base every served endpoint inherits.
+
+It fixes authentication, scope checks and the error shape, so no endpoint can
+forget any of them: a subclass only names its API and the scopes each of its
+methods needs, and a class that leaves a method's scopes undeclared fails at
+import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
+
+from rest_framework.generics import GenericAPIView
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
+
+from apis.permissions import HasScopes
+from apis.problems import problem_exception_handler
+from portal.keys.authentication import ApiKeyAuthentication
+
+_METHODS = ("get", "post", "put", "patch", "delete")
+
+
+class ServedApiView(GenericAPIView):
+    api_slug: ClassVar[str]
+    required_scopes: ClassVar[Mapping[str, Sequence[str]]]
+
+    authentication_classes = (ApiKeyAuthentication,)
+    permission_classes = (HasScopes,)
+    renderer_classes = (JSONRenderer,)
+    parser_classes = (JSONParser,)
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("abstract", False):
+            return
+        declared = {m.upper() for m in getattr(cls, "required_scopes", {})}
+        undeclared = [
+            m.upper() for m in _METHODS if hasattr(cls, m) and m.upper() not in declared
+        ]
+        if undeclared or not getattr(cls, "api_slug", ""):
+            raise TypeError(
+                f"{cls.__name__} must set api_slug and required_scopes for "
+                f"{', '.join(undeclared) or 'its methods'}."
+            )
+
+    def scopes_for_method(self, method: str) -> Sequence[str]:
+        method = "GET" if method in ("HEAD", "OPTIONS") else method
+        return self.required_scopes.get(method, ())
+
+    def get_exception_handler(self):
+        return problem_exception_handler

@@ -1,0 +1,72 @@
+"""Drop cached key entries whenever something they were built from changes.
+
+Signals rather than calls in each service, so that staff edits in the admin
+and bulk tools invalidate exactly like the portal does.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.dispatch import receiver
+
+from portal.accounts.models import Team
+from portal.catalog.models import Plan, Subscription
+from portal.keys.credentials import credential_cache_invalidate
+from portal.keys.models import ApiKey
+from portal.oauth.models import App
+
+
+def _invalidate(**filters) -> None:
+    credential_cache_invalidate(
+        ApiKey.objects.filter(**filters).values_list("lookup_id", flat=True)
+    )
+
+
+@receiver(post_save, sender=ApiKey, dispatch_uid="gk.keys.key_saved")
+@receiver(post_delete, sender=ApiKey, dispatch_uid="gk.keys.key_deleted")
+def key_changed(sender, instance: ApiKey, **kwargs) -> None:
+    update_fields = kwargs.get("update_fields")
+    if update_fields and set(update_fields) <= {"last_used_at", "name"}:
+        return  # nothing the served call reads
+    credential_cache_invalidate([instance.lookup_id])
+
+
+@receiver(post_save, sender=App, dispatch_uid="gk.keys.app_saved")
+def app_changed(sender, instance: App, created: bool, **kwargs) -> None:
+    if not created:
+        _invalidate(app=instance)
+
+
+@receiver(post_save, sender=Team, dispatch_uid="gk.keys.team_saved")
+def team_changed(sender, instance: Team, created: bool, **kwargs) -> None:
+    if not created:
+        _invalidate(app__team=instance)
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="gk.keys.user")
+def user_changed(sender, instance, created: bool, **kwargs) -> None:
+    update_fields = kwargs.get("update_fields")
+    if created or (update_fields and "is_active" not in update_fields):
+        return  # e.g. last_login on every login: keys do not depend on it
+    _invalidate(created_by=instance)
+
+
+@receiver(post_save, sender=Subscription, dispatch_uid="gk.keys.sub_saved")
+@receiver(post_delete, sender=Subscription, dispatch_uid="gk.keys.sub_deleted")
+def subscription_changed(sender, instance: Subscription, **kwargs) -> None:
+    _invalidate(app_id=instance.app_id)
+
+
+@receiver(post_save, sender=Plan, dispatch_uid="gk.keys.plan_saved")
+def plan_changed(sender, instance: Plan, created: bool, **kwargs) -> None:
+    if not created:
+        _invalidate(app__subscriptions__plan=instance)
+
+
+@receiver(m2m_changed, sender=Plan.scopes.through, dispatch_uid="gk.keys.plan_scopes")
+def plan_scopes_changed(sender, instance, action: str, **kwargs) -> None:
+    if action in ("post_add", "post_remove", "post_clear") and isinstance(
+        instance, Plan
+    ):
+        _invalidate(app__subscriptions__plan=instance)
