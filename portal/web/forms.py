@@ -113,3 +113,119 @@ class MemberAddForm(forms.Form):
 
 class MemberRoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
+
+
+SLUG_RE = r"[a-z0-9]+(?:-[a-z0-9]+)*"
+
+
+class AppCreateForm(forms.Form):
+    name = forms.CharField(max_length=255)
+    slug = forms.CharField(
+        max_length=60,
+        required=False,
+        label="Address (optional)",
+        help_text="Lower-case letters, digits and hyphens; made from the name "
+        "if left empty.",
+    )
+    description = forms.CharField(
+        max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data["slug"]
+        if slug and not re.fullmatch(SLUG_RE, slug):
+            raise forms.ValidationError(
+                "Use lower-case letters, digits and single hyphens only."
+            )
+        return slug
+
+
+def _lines(value: str) -> list[str]:
+    return [part for part in re.split(r"[\s,]+", value or "") if part]
+
+
+class KeyCreateForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    scopes = forms.MultipleChoiceField(
+        choices=(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="What the key may do; only scopes your subscriptions grant.",
+    )
+    expires_in_days = forms.IntegerField(
+        min_value=1,
+        max_value=3650,
+        required=False,
+        label="Expires in (days, optional)",
+    )
+    allowed_ips = forms.CharField(
+        required=False,
+        max_length=4000,
+        label="Allowed IP ranges (optional)",
+        help_text="One IPv4 or IPv6 address or CIDR range per line; empty allows "
+        "any address.",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def __init__(self, *args, scope_choices=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["scopes"].choices = scope_choices
+
+    def clean_allowed_ips(self) -> list[str]:
+        return _lines(self.cleaned_data["allowed_ips"])
+
+
+class KeyRenameForm(forms.Form):
+    name = forms.CharField(max_length=100)
+
+
+class KeyScopesForm(forms.Form):
+    scopes = forms.MultipleChoiceField(
+        choices=(), required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+    def __init__(self, *args, scope_choices=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["scopes"].choices = scope_choices
+
+
+class KeyExpiryForm(forms.Form):
+    expires_at = forms.DateTimeField(
+        required=False,
+        label="Expires at (UTC, empty for never)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+    )
+
+
+class KeyIpsForm(forms.Form):
+    allowed_ips = forms.CharField(
+        required=False,
+        max_length=4000,
+        label="Allowed IP ranges",
+        help_text="One address or CIDR range per line; empty allows any address.",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def clean_allowed_ips(self) -> list[str]:
+        return _lines(self.cleaned_data["allowed_ips"])
+
+
+class KeyRevokeForm(forms.Form):
+    reason = forms.CharField(max_length=200, required=False)
+
+
+class KeyRotateForm(forms.Form):
+    GRACE_CHOICES = [
+        ("0", "None: the old key stops now"),
+        ("3600", "1 hour"),
+        ("86400", "1 day"),
+        ("259200", "3 days"),
+        ("604800", "7 days"),
+    ]
+    grace = forms.TypedChoiceField(
+        choices=GRACE_CHOICES,
+        coerce=int,
+        initial="86400",
+        label="Keep the old key working for",
+    )

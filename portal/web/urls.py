@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal.web import views
+from portal.web import app_pages, views
 
 app_name = "portal"
 
@@ -52,4 +52,30 @@ urlpatterns = [
         name="member-remove",
     ),
     path("teams/<slug:team_slug>/leave/", views.team_leave, name="team-leave"),
+    path("teams/<slug:team_slug>/apps/new/", app_pages.app_create, name="app-create"),
+    path(
+        "teams/<slug:team_slug>/apps/<slug:app_slug>/",
+        app_pages.app_detail,
+        name="app-detail",
+    ),
+    path(
+        "teams/<slug:team_slug>/apps/<slug:app_slug>/keys/new/",
+        app_pages.key_create,
+        name="key-create",
+    ),
+    path(
+        "teams/<slug:team_slug>/apps/<slug:app_slug>/keys/<str:lookup_id>/",
+        app_pages.key_detail,
+        name="key-detail",
+    ),
+    path(
+        "teams/<slug:team_slug>/apps/<slug:app_slug>/keys/<str:lookup_id>/revoke/",
+        app_pages.key_revoke,
+        name="key-revoke",
+    ),
+    path(
+        "teams/<slug:team_slug>/apps/<slug:app_slug>/keys/<str:lookup_id>/rotate/",
+        app_pages.key_rotate,
+        name="key-rotate",
+    ),
 ]
