@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 
+from apis.parsers import SafeJSONParser
 from apis.permissions import HasScopes
 from apis.problems import problem_exception_handler
 from portal.keys.authentication import ApiKeyAuthentication
@@ -29,7 +29,10 @@ class ServedApiView(GenericAPIView):
     authentication_classes = (ApiKeyAuthentication,)
     permission_classes = (HasScopes,)
     renderer_classes = (JSONRenderer,)
-    parser_classes = (JSONParser,)
+    parser_classes = (SafeJSONParser,)
+    # DRF's default OPTIONS metadata introspects serializers these views do
+    # not declare; the schema at <base path>schema/ is the description.
+    metadata_class = None
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)

@@ -91,3 +91,117 @@ def team(user, team_factory, membership_factory):
 def logged_in_client(client, user):
     client.force_login(user)
     return client
+
+
+# =============================================================================
+# API keys, catalog and the Books API (tests/portal/keys, tests/portal/catalog,
+# tests/apis). Kept in this one block; add unrelated fixtures above it.
+# =============================================================================
+
+
+@pytest.fixture(autouse=True)
+def _clean_key_caches():
+    # The shared cache is emptied by _clean_cache; these per-process layers are
+    # not, and a key id reused by the next test (SQLite rolls its sequence
+    # back) must not find the previous test's entry or last-used stamp.
+    from portal.keys import authentication, credentials
+
+    credentials.local_cache_clear()
+    authentication.last_used_memo_clear()
+    yield
+    credentials.local_cache_clear()
+    authentication.last_used_memo_clear()
+
+
+@pytest.fixture
+def author_factory(db):
+    return factories.AuthorFactory
+
+
+@pytest.fixture
+def book_factory(db):
+    return factories.BookFactory
+
+
+@pytest.fixture
+def catalog(db):
+    """The served APIs synced into the catalog; returns the Books ``Api``."""
+    from apis.registry import SERVED_APIS
+    from portal.catalog.models import Api
+    from portal.catalog.services import catalog_sync
+
+    catalog_sync(specs=SERVED_APIS)
+    return Api.objects.get(slug="books")
+
+
+@pytest.fixture
+def starter_plan(catalog):
+    """Books "starter": books:read and books:write."""
+    return catalog.plans.get(slug="starter")
+
+
+@pytest.fixture
+def read_only_plan(catalog):
+    """Books "read-only": books:read only."""
+    return catalog.plans.get(slug="read-only")
+
+
+@pytest.fixture
+def developer(user_factory):
+    """A user who never logs in: no usable password, so no slow password hash."""
+    return user_factory(password=None)
+
+
+@pytest.fixture
+def developer_team(developer, team_factory, membership_factory):
+    """A team owned by ``developer``."""
+    team = team_factory()
+    membership_factory(user=developer, team=team, role=Role.OWNER)
+    return team
+
+
+@pytest.fixture
+def issue_key(developer):
+    """Issue a key as ``developer``: ``issue_key(app, name="...", scopes=[...])``."""
+    from portal.keys.services import api_key_issue
+
+    def issue(app, **kwargs):
+        kwargs.setdefault("name", "Test key")
+        kwargs.setdefault("actor", developer)
+        return api_key_issue(app=app, **kwargs)
+
+    return issue
+
+
+class BooksApp:
+    """An app subscribed to a Books plan, with one issued key."""
+
+    def __init__(self, app, subscription, key, full_key: str):
+        self.app = app
+        self.subscription = subscription
+        self.key = key
+        self.full_key = full_key
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Test-client keyword arguments that send the key."""
+        return {"HTTP_X_API_KEY": self.full_key}
+
+
+@pytest.fixture
+def books_app(developer_team, app_factory, starter_plan, issue_key):
+    """An app of ``developer``'s team on the starter plan, with a key of every
+    scope issued by ``developer``."""
+    from portal.catalog.services import subscription_create_active
+
+    app = app_factory(team=developer_team, name="Reader", slug="reader")
+    subscription = subscription_create_active(app=app, plan=starter_plan)
+    issued = issue_key(app)
+    return BooksApp(app, subscription, issued.key, issued.full_key)
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()

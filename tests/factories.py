@@ -53,3 +53,25 @@ class AppFactory(factory.django.DjangoModelFactory):
     slug = factory.Sequence(lambda n: f"app-{n}")
     client_type = App.CLIENT_CONFIDENTIAL
     authorization_grant_type = App.GRANT_CLIENT_CREDENTIALS
+
+
+# --- Books API (tests/apis/books) ---------------------------------------------
+
+
+class AuthorFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "books.Author"
+
+    name = factory.Sequence(lambda n: f"Author {n}")
+    born = 1950
+
+
+class BookFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "books.Book"
+
+    title = factory.Sequence(lambda n: f"Book {n}")
+    author = factory.SubFactory(AuthorFactory)
+    year = 2000
+    isbn = ""
+    summary = ""

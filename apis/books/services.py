@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import ProtectedError
 
 from apis.books.models import Author, Book
 from portal.errors import Conflict
@@ -34,9 +35,11 @@ def author_update(*, author: Author, data: dict) -> Author:
 
 def author_delete(*, author: Author) -> None:
     """Delete an author; refused (Conflict) while books still name them."""
-    with transaction.atomic():
-        if author.books.exists():
-            raise Conflict(
-                "Delete or reassign this author's books first.", code="author_has_books"
-            )
-        author.delete()
+    try:
+        with transaction.atomic():
+            author.delete()
+    except ProtectedError as exc:
+        # The database decides, so a book added meanwhile is caught too.
+        raise Conflict(
+            "Delete or reassign this author's books first.", code="author_has_books"
+        ) from exc

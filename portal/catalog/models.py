@@ -100,6 +100,10 @@ class Plan(models.Model):
     def __str__(self) -> str:
         return f"{self.api.name}: {self.name}"
 
+    def clean(self) -> None:
+        if self.rate_tiers is None:
+            self.rate_tiers = []
+
 
 class SubscriptionStatus(models.TextChoices):
     PENDING = "pending", "Pending approval"

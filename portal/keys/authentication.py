@@ -42,11 +42,18 @@ def _touch_last_used(key_id: int) -> None:
     now = time.time()
     if now - _last_touch.get(key_id, 0.0) < conf.LAST_USED_INTERVAL_SECONDS:
         return
+    if len(_last_touch) >= conf.LOCAL_CACHE_MAX_ENTRIES:
+        _last_touch.clear()
     _last_touch[key_id] = now
     if cache.add(f"gk:used:{key_id}", 1, conf.LAST_USED_INTERVAL_SECONDS):
         from portal.keys.models import ApiKey
 
         ApiKey.objects.filter(pk=key_id).update(last_used_at=timezone.now())
+
+
+def last_used_memo_clear() -> None:
+    """Forget which keys this process touched recently (tests)."""
+    _last_touch.clear()
 
 
 def presented_key(request) -> str | None:

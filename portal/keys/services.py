@@ -111,9 +111,18 @@ def clean_rates(rates: list[str]) -> list[str]:
     return cleaned
 
 
-def _require_usable(key: ApiKey) -> None:
-    if key.status != KeyStatus.ACTIVE:
-        raise Conflict(f"This key is {key.status}.", code=f"key_{key.status}")
+def _lock_usable(key: ApiKey) -> ApiKey:
+    """Re-read ``key`` under a row lock and check it can still be changed.
+
+    Call inside a transaction: a key revoked by a concurrent request since the
+    caller read it must not be rotated or edited back into use.
+    """
+    locked = (
+        ApiKey.objects.select_for_update().select_related("app__team").get(pk=key.pk)
+    )
+    if locked.status != KeyStatus.ACTIVE:
+        raise Conflict(f"This key is {locked.status}.", code=f"key_{locked.status}")
+    return locked
 
 
 def _audit(action: str, key: ApiKey, actor, request, **data) -> None:
@@ -189,9 +198,9 @@ def api_key_set_scopes(
     *, key: ApiKey, scopes: list[str], actor=None, request=None
 ) -> ApiKey:
     """Change the key's scopes, only within what the app is granted."""
-    _require_usable(key)
     scope_list = _clean_scopes(key.app, scopes)
     with transaction.atomic():
+        key = _lock_usable(key)
         old = key.scopes
         key.scopes = scope_list
         key.save(update_fields=["scopes"])
@@ -203,9 +212,9 @@ def api_key_set_expiry(
     *, key: ApiKey, expires_at: datetime | None, actor=None, request=None
 ) -> ApiKey:
     """Set (or with None, clear) the key's expiry."""
-    _require_usable(key)
     expires_at = _clean_expiry(expires_at)
     with transaction.atomic():
+        key = _lock_usable(key)
         key.expires_at = expires_at
         key.save(update_fields=["expires_at"])
         _audit(
@@ -222,9 +231,9 @@ def api_key_set_allowed_ips(
     *, key: ApiKey, allowed_ips: list[str], actor=None, request=None
 ) -> ApiKey:
     """Restrict the key to these CIDR ranges (empty: any address)."""
-    _require_usable(key)
     ips = clean_ip_ranges(allowed_ips)
     with transaction.atomic():
+        key = _lock_usable(key)
         key.allowed_ips = ips
         key.save(update_fields=["allowed_ips"])
         _audit("api_key.allowed_ips_change", key, actor, request, allowed_ips=ips)
@@ -262,8 +271,8 @@ def api_key_rotate(
     """
     if grace < timedelta(0) or grace > conf.MAX_ROTATION_GRACE:
         raise InvalidInput("The grace period is between 0 and 7 days.", field="grace")
-    _require_usable(key)
     with transaction.atomic():
+        key = _lock_usable(key)
         issued = api_key_issue(
             app=key.app,
             name=key.name,

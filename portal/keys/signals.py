@@ -7,11 +7,11 @@ and bulk tools invalidate exactly like the portal does.
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 from django.dispatch import receiver
 
 from portal.accounts.models import Team
-from portal.catalog.models import Plan, Subscription
+from portal.catalog.models import Plan, Scope, Subscription
 from portal.keys.credentials import credential_cache_invalidate
 from portal.keys.models import ApiKey
 from portal.oauth.models import App
@@ -70,3 +70,9 @@ def plan_scopes_changed(sender, instance, action: str, **kwargs) -> None:
         instance, Plan
     ):
         _invalidate(app__subscriptions__plan=instance)
+
+
+@receiver(pre_delete, sender=Scope, dispatch_uid="gk.keys.scope_deleted")
+def scope_deleted(sender, instance: Scope, **kwargs) -> None:
+    # Deleting a scope drops it from plans without an m2m_changed signal.
+    _invalidate(app__subscriptions__plan__scopes=instance)
