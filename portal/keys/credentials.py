@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,7 +93,6 @@ class KeyEntry:
 
 
 def _load_entry(lookup_id: str) -> dict | None:
-    from portal.catalog.models import Subscription, SubscriptionStatus
     from portal.keys.models import ApiKey
 
     key = (
@@ -104,11 +103,6 @@ def _load_entry(lookup_id: str) -> dict | None:
     if key is None:
         return None
     app = key.app
-    subscriptions = (
-        Subscription.objects.filter(app_id=app.pk, status=SubscriptionStatus.ACTIVE)
-        .select_related("plan", "api")
-        .prefetch_related("plan__scopes")
-    )
     suspended = (
         not app.is_active
         or not app.team.is_active
@@ -127,23 +121,35 @@ def _load_entry(lookup_id: str) -> dict | None:
         "scopes": list(key.scopes),
         "allowed_ips": list(key.allowed_ips),
         "rate_override": list(key.rate_override),
-        "subscriptions": [
-            {
-                "id": sub.pk,
-                "api": sub.api.slug,
-                "plan_id": sub.plan_id,
-                "plan": sub.plan.slug,
-                "scopes": [scope.name for scope in sub.plan.scopes.all()],
-                "rate_tiers": list(sub.plan.rate_tiers),
-                "quota": sub.plan.monthly_quota,
-            }
-            for sub in subscriptions
-        ],
+        "subscriptions": subscriptions_snapshot(app.pk),
     }
 
 
-def _entry_from_snapshot(lookup_id: str, snap: dict) -> KeyEntry:
-    grants = {
+def subscriptions_snapshot(app_id: int) -> list[dict]:
+    """The app's active subscriptions as cacheable data (two queries)."""
+    from portal.catalog.models import Subscription, SubscriptionStatus
+
+    subscriptions = (
+        Subscription.objects.filter(app_id=app_id, status=SubscriptionStatus.ACTIVE)
+        .select_related("plan", "api")
+        .prefetch_related("plan__scopes")
+    )
+    return [
+        {
+            "id": sub.pk,
+            "api": sub.api.slug,
+            "plan_id": sub.plan_id,
+            "plan": sub.plan.slug,
+            "scopes": [scope.name for scope in sub.plan.scopes.all()],
+            "rate_tiers": list(sub.plan.rate_tiers),
+            "quota": sub.plan.monthly_quota,
+        }
+        for sub in subscriptions
+    ]
+
+
+def grants_from_snapshot(subscriptions: list[dict]) -> dict[str, SubscriptionGrant]:
+    return {
         sub["api"]: SubscriptionGrant(
             subscription_id=sub["id"],
             api_slug=sub["api"],
@@ -153,8 +159,12 @@ def _entry_from_snapshot(lookup_id: str, snap: dict) -> KeyEntry:
             rate_tiers=tuple(sub["rate_tiers"]),
             monthly_quota=sub["quota"],
         )
-        for sub in snap["subscriptions"]
+        for sub in subscriptions
     }
+
+
+def _entry_from_snapshot(lookup_id: str, snap: dict) -> KeyEntry:
+    grants = grants_from_snapshot(snap["subscriptions"])
     credential = Credential(
         kind="api_key",
         app_id=snap["app_id"],
@@ -182,60 +192,80 @@ def _entry_from_snapshot(lookup_id: str, snap: dict) -> KeyEntry:
 # --- the two cache layers ----------------------------------------------------
 
 _MISSING = {"missing": True}
-_local: dict[str, tuple[float, KeyEntry | None]] = {}
+_local: dict[str, tuple[float, Any]] = {}
 
 
-def key_entry_get(lookup_id: str) -> KeyEntry | None:
-    """The cached entry for ``lookup_id`` (None: no such key).
+def cached_entry(
+    cache_id: str,
+    load: Callable[[], dict | None],
+    build: Callable[[dict], Any],
+) -> Any:
+    """The built entry for ``cache_id`` (e.g. ``key:<lookup id>``), or None.
 
-    Warm: no I/O within a second of the last fetch, else one shared-cache
-    read. Cold: the database is read and the shared cache filled.
+    Warm: no I/O within a second of this process's last fetch, else one
+    shared-cache read. Cold: ``load()`` reads the database (None: no such
+    credential) and the shared cache is filled, unless an invalidation of
+    this id landed while loading.
     """
     now = time.monotonic()
-    hit = _local.get(lookup_id)
+    hit = _local.get(cache_id)
     if hit is not None and hit[0] > now:
         return hit[1]
-    snap = cache.get(CACHE_PREFIX + lookup_id)
+    snap = cache.get(CACHE_PREFIX + cache_id)
     if snap is None:
         started = time.time()
-        snap = _load_entry(lookup_id) or _MISSING
-        changed = cache.get(TOMBSTONE_PREFIX + lookup_id)
+        snap = load() or _MISSING
+        changed = cache.get(TOMBSTONE_PREFIX + cache_id)
         if changed is None or changed < started - _CLOCK_SLACK:
             timeout = (
                 conf.MISSING_CACHE_SECONDS
                 if snap is _MISSING
                 else conf.SHARED_CACHE_SECONDS
             )
-            cache.set(CACHE_PREFIX + lookup_id, snap, timeout)
-    entry = None if snap.get("missing") else _entry_from_snapshot(lookup_id, snap)
+            cache.set(CACHE_PREFIX + cache_id, snap, timeout)
+    entry = None if snap.get("missing") else build(snap)
     if len(_local) >= conf.LOCAL_CACHE_MAX_ENTRIES:
         _local.clear()
-    _local[lookup_id] = (now + conf.LOCAL_CACHE_SECONDS, entry)
+    _local[cache_id] = (now + conf.LOCAL_CACHE_SECONDS, entry)
     return entry
 
 
-def _invalidate_now(lookup_ids: list[str]) -> None:
-    for lookup_id in lookup_ids:
-        _local.pop(lookup_id, None)
+def key_entry_get(lookup_id: str) -> KeyEntry | None:
+    """The cached entry of the key ``lookup_id`` (None: no such key)."""
+    return cached_entry(
+        f"key:{lookup_id}",
+        lambda: _load_entry(lookup_id),
+        lambda snap: _entry_from_snapshot(lookup_id, snap),
+    )
+
+
+def _invalidate_now(cache_ids: list[str]) -> None:
+    for cache_id in cache_ids:
+        _local.pop(cache_id, None)
     stamp = time.time()
     cache.set_many(
-        {TOMBSTONE_PREFIX + lookup_id: stamp for lookup_id in lookup_ids},
+        {TOMBSTONE_PREFIX + cache_id: stamp for cache_id in cache_ids},
         _TOMBSTONE_SECONDS,
     )
-    cache.delete_many([CACHE_PREFIX + lookup_id for lookup_id in lookup_ids])
+    cache.delete_many([CACHE_PREFIX + cache_id for cache_id in cache_ids])
 
 
-def credential_cache_invalidate(lookup_ids: Iterable[str]) -> None:
-    """Forget the cached entries of these keys once the transaction commits.
+def cache_invalidate(cache_ids: Iterable[str]) -> None:
+    """Forget these cached entries now and again once the transaction commits.
 
-    Also right away, so a request later in the same transaction cannot see
-    the old entry either.
+    Now, so a request later in the same transaction cannot see the old entry;
+    on commit, so a reader that loaded the old row meanwhile is overruled.
     """
-    ids = sorted(set(lookup_ids))
+    ids = sorted(set(cache_ids))
     if not ids:
         return
     _invalidate_now(ids)
     transaction.on_commit(lambda: _invalidate_now(ids))
+
+
+def credential_cache_invalidate(lookup_ids: Iterable[str]) -> None:
+    """Forget the cached entries of these API keys (by lookup id)."""
+    cache_invalidate(f"key:{lookup_id}" for lookup_id in lookup_ids)
 
 
 def local_cache_clear() -> None:

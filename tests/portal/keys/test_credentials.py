@@ -53,9 +53,9 @@ def warm(books_app, clock, time_machine):
 
 def as_another_process(lookup_id: str, change) -> None:
     """Run ``change`` the way another worker would: our layer keeps its entry."""
-    mine = credentials._local[lookup_id]
+    mine = credentials._local[f"key:{lookup_id}"]
     change()
-    credentials._local[lookup_id] = mine
+    credentials._local[f"key:{lookup_id}"] = mine
 
 
 def test_a_warm_lookup_makes_no_query(warm, django_assert_num_queries):
