@@ -18,6 +18,7 @@ from apis.parsers import SafeJSONParser
 from apis.permissions import HasScopes
 from apis.problems import problem_exception_handler
 from portal.keys.authentication import ApiKeyAuthentication
+from portal.oauth.authentication import OAuthTokenAuthentication
 
 _METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -26,7 +27,7 @@ class ServedApiView(GenericAPIView):
     api_slug: ClassVar[str]
     required_scopes: ClassVar[Mapping[str, Sequence[str]]]
 
-    authentication_classes = (ApiKeyAuthentication,)
+    authentication_classes = (ApiKeyAuthentication, OAuthTokenAuthentication)
     permission_classes = (HasScopes,)
     renderer_classes = (JSONRenderer,)
     parser_classes = (SafeJSONParser,)

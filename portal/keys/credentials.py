@@ -58,6 +58,8 @@ class Credential:
     subscriptions: Mapping[str, SubscriptionGrant]
     key_id: int | None = None
     key_lookup_id: str | None = None
+    token_id: int | None = None
+    user_id: int | None = None
     rate_override: tuple[str, ...] = ()
     allowed_networks: tuple[Any, ...] = field(default=())
 

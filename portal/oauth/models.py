@@ -26,6 +26,10 @@ class App(AbstractApplication):
         max_length=12, choices=AppStatus.choices, default=AppStatus.ACTIVE
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # Off until a team member sets the app up as an OAuth client in the portal
+    # (or with createoauthclient): until then nobody knows its client secret,
+    # and no grant is accepted for it.
+    oauth_enabled = models.BooleanField(default=False)
 
     class Meta(AbstractApplication.Meta):
         constraints = [
@@ -43,3 +47,25 @@ class App(AbstractApplication):
     @property
     def is_active(self) -> bool:
         return self.status == AppStatus.ACTIVE
+
+    def is_usable(self, request) -> bool:
+        """django-oauth-toolkit asks this before any grant or token use."""
+        return self.oauth_enabled and self.is_active and self.team.is_active
+
+
+class UsedAuthorizationCode(models.Model):
+    """An authorization code already exchanged, and what it was exchanged for.
+
+    RFC 6749 §4.1.2: a code presented twice must be refused *and* the tokens
+    issued from it should be revoked. django-oauth-toolkit deletes the grant
+    on first use, so this row remembers it (by hash) to recognise a replay.
+    """
+
+    code_checksum = models.CharField(max_length=64, unique=True)
+    application = models.ForeignKey(App, on_delete=models.CASCADE, related_name="+")
+    access_token_checksum = models.CharField(max_length=64, blank=True)
+    refresh_token_checksum = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"code {self.code_checksum[:8]}… of {self.application_id}"

@@ -9,11 +9,24 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.management import call_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
+_OIDC_KEY = (
+    rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    .private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    .decode()
+)
+
 PRODUCTION = {
+    "OIDC_RSA_PRIVATE_KEY": _OIDC_KEY.replace("\n", "\\n"),
     "DEBUG": "False",
     "SECRET_KEY": secrets.token_urlsafe(50),
     "ALLOWED_HOSTS": "portal.example.com",
@@ -62,7 +75,7 @@ def test_ratelimit_cache_check_is_only_silenced_for_the_embedded_default():
         **env,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert "django_ratelimit" not in result.stdout
 
 
 def test_production_without_secret_key_refuses_to_start():
@@ -70,6 +83,13 @@ def test_production_without_secret_key_refuses_to_start():
     result = manage("check", **env)
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_without_oidc_signing_key_refuses_to_start():
+    env = {k: v for k, v in PRODUCTION.items() if k != "OIDC_RSA_PRIVATE_KEY"}
+    result = manage("check", **env)
+    assert result.returncode != 0
+    assert "OIDC_RSA_PRIVATE_KEY must be set" in result.stderr
 
 
 def test_unknown_task_backend_is_a_clear_error():
