@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from portal.web import health
 
@@ -8,5 +9,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/", include("apis.urls")),
+    path("", include("portal.oauth.urls")),
+    path("device/", RedirectView.as_view(url="/o/device/"), name="device"),
     path("", include("portal.web.urls")),
 ]

@@ -35,3 +35,27 @@ def app_get_for_user(*, user: User, team_slug: str, app_slug: str) -> App:
     if app is None:
         raise Http404("No such app.")
     return app
+
+
+def authorized_app_list(*, user: User) -> QuerySet[App]:
+    """Apps holding a live token for ``user`` (the "Authorized apps" page)."""
+    from django.db.models import Q
+    from django.utils import timezone
+
+    return (
+        App.objects.filter(
+            Q(accesstoken__user=user, accesstoken__expires__gt=timezone.now())
+            | Q(refreshtoken__user=user, refreshtoken__revoked__isnull=True)
+        )
+        .select_related("team")
+        .distinct()
+    )
+
+
+def authorized_app_get(*, user: User, app_id: int) -> App:
+    from django.http import Http404
+
+    app = authorized_app_list(user=user).filter(pk=app_id).first()
+    if app is None:
+        raise Http404("No such authorized app.")
+    return app

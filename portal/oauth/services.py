@@ -6,10 +6,13 @@ from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
+from oauth2_provider.generators import generate_client_secret
+from oauth2_provider.models import get_access_token_model, get_refresh_token_model
 
 from portal.audit.services import record
 from portal.errors import Conflict, InvalidInput
 from portal.oauth.models import App
+from portal.oauth.redirects import clean_redirect_uris
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -64,3 +67,136 @@ def app_create(
             field="slug",
         ) from exc
     return app
+
+
+GRANTS = {
+    "authorization-code": App.GRANT_AUTHORIZATION_CODE,
+    "client-credentials": App.GRANT_CLIENT_CREDENTIALS,
+    "device": App.GRANT_DEVICE_CODE,
+}
+
+
+def oauth_client_configure(
+    *,
+    app: App,
+    grant: str,
+    public: bool = False,
+    redirect_uris: list[str] | None = None,
+    actor=None,
+    request: HttpRequest | None = None,
+) -> str | None:
+    """Make ``app`` an OAuth client for ``grant`` (a key of ``GRANTS``).
+
+    Returns the new client secret for a confidential client (shown once: only
+    its hash is stored), None for a public one. Raises ``InvalidInput`` for a
+    public client-credentials client, a redirect URI that is not https (or
+    http on loopback), or an authorization-code client without one.
+    """
+    if grant not in GRANTS:
+        raise InvalidInput(
+            f"Choose one of {', '.join(GRANTS)}.", code="invalid_grant", field="grant"
+        )
+    if public and grant == "client-credentials":
+        raise InvalidInput(
+            "A client-credentials client must be confidential: it authenticates "
+            "with its secret.",
+            code="public_client_credentials",
+            field="client_type",
+        )
+    uris = clean_redirect_uris(redirect_uris or [])
+    if grant == "authorization-code" and not uris:
+        raise InvalidInput(
+            "An authorization-code client needs at least one redirect URI.",
+            code="redirect_uri_required",
+            field="redirect_uris",
+        )
+    secret = None if public else generate_client_secret()
+    with transaction.atomic():
+        app.authorization_grant_type = GRANTS[grant]
+        app.client_type = App.CLIENT_PUBLIC if public else App.CLIENT_CONFIDENTIAL
+        app.redirect_uris = "\n".join(uris)
+        app.oauth_enabled = True
+        if secret is not None:
+            app.client_secret = secret  # hashed by the field on save
+        app.save()
+        record(
+            action="oauth.client_configure",
+            actor=actor,
+            team=app.team,
+            target=app,
+            request=request,
+            data={"grant": grant, "public": public, "redirect_uris": uris},
+        )
+    return secret
+
+
+def oauth_client_secret_rotate(
+    *, app: App, actor=None, request: HttpRequest | None = None
+) -> str:
+    """Give a confidential client a new secret; the old one stops working now."""
+    if not app.oauth_enabled or app.client_type != App.CLIENT_CONFIDENTIAL:
+        raise Conflict(
+            "Only a configured confidential client has a secret.",
+            code="not_confidential",
+        )
+    secret = generate_client_secret()
+    with transaction.atomic():
+        app.client_secret = secret
+        app.save(update_fields=["client_secret", "updated"])
+        record(
+            action="oauth.client_secret_rotate",
+            actor=actor,
+            team=app.team,
+            target=app,
+            request=request,
+        )
+    return secret
+
+
+def oauth_client_set_redirect_uris(
+    *, app: App, redirect_uris: list[str], actor=None, request=None
+) -> App:
+    uris = clean_redirect_uris(redirect_uris)
+    if app.authorization_grant_type == App.GRANT_AUTHORIZATION_CODE and not uris:
+        raise InvalidInput(
+            "An authorization-code client needs at least one redirect URI.",
+            code="redirect_uri_required",
+            field="redirect_uris",
+        )
+    with transaction.atomic():
+        app.redirect_uris = "\n".join(uris)
+        app.save(update_fields=["redirect_uris", "updated"])
+        record(
+            action="oauth.client_redirect_uris_change",
+            actor=actor,
+            team=app.team,
+            target=app,
+            request=request,
+            data={"redirect_uris": uris},
+        )
+    return app
+
+
+def authorization_revoke(*, user, app: App, request: HttpRequest | None = None) -> int:
+    """Withdraw ``user``'s consent to ``app``: every token it holds for them
+    stops working at once. Returns how many refresh/access tokens went."""
+    AccessToken = get_access_token_model()
+    RefreshToken = get_refresh_token_model()
+    with transaction.atomic():
+        count = 0
+        for refresh in RefreshToken.objects.filter(
+            user=user, application=app, revoked__isnull=True
+        ):
+            refresh.revoke()
+            count += 1
+        deleted, _ = AccessToken.objects.filter(user=user, application=app).delete()
+        count += deleted
+        record(
+            action="oauth.authorization_revoke",
+            actor=user,
+            team=app.team,
+            target=app,
+            request=request,
+            data={"tokens": count},
+        )
+    return count

@@ -11,6 +11,7 @@ from environ import ImproperlyConfigured
 from .environment import DEBUG, development_secret, env
 
 __all__ = [
+    "PUBLIC_URL",
     "OAUTH2_PROVIDER",
     "OAUTH2_PROVIDER_APPLICATION_MODEL",
 ]
@@ -37,6 +38,9 @@ else:
     raise ImproperlyConfigured(
         "OIDC_RSA_PRIVATE_KEY must be set when DEBUG is off (see README)."
     )
+
+# The portal's public address, for links that leave the request context.
+PUBLIC_URL = env.str("PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 OAUTH2_PROVIDER: dict = {
     # Every RFC 9700 (OAuth 2.0 Security BCP) gate on: no implicit or password
@@ -83,12 +87,11 @@ OAUTH2_PROVIDER: dict = {
     "OIDC_ENABLED": True,
     "OIDC_RSA_PRIVATE_KEY": _OIDC_KEY,
     "OIDC_ISS_ENDPOINT": env.str("OIDC_ISSUER", default=""),
+    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
     "SCOPES_BACKEND_CLASS": "portal.oauth.scopes.CatalogScopes",
     "OAUTH2_VALIDATOR_CLASS": "portal.oauth.validators.GatehouseOAuth2Validator",
     # Only the scopes the catalog knows are ever offered; see CatalogScopes.
     "SCOPES": {"openid": "OpenID Connect sign-in"},
-    "OAUTH_DEVICE_VERIFICATION_URI": env.str(
-        "OAUTH_DEVICE_VERIFICATION_URI", default=""
-    )
-    or None,
+    # Where a device-flow user types the code shown by their command-line tool.
+    "OAUTH_DEVICE_VERIFICATION_URI": f"{PUBLIC_URL}/device/",
 }

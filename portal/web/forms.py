@@ -229,3 +229,39 @@ class KeyRotateForm(forms.Form):
         initial="86400",
         label="Keep the old key working for",
     )
+
+
+class OAuthClientForm(forms.Form):
+    grant = forms.ChoiceField(
+        label="Grant type",
+        choices=[
+            ("authorization-code", "Authorization code + PKCE (acts for users)"),
+            ("client-credentials", "Client credentials (server to server)"),
+            ("device", "Device authorization (command-line tools, TVs)"),
+        ],
+    )
+    client_type = forms.ChoiceField(
+        label="Client type",
+        choices=[
+            ("confidential", "Confidential: a server that keeps a secret"),
+            ("public", "Public: a native, mobile or browser app (no secret)"),
+        ],
+    )
+    redirect_uris = forms.CharField(
+        required=False,
+        max_length=8000,
+        label="Redirect URIs",
+        help_text="One per line; https, or http on 127.0.0.1, [::1] or localhost "
+        "for native apps. Matched exactly.",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def clean_redirect_uris(self) -> list[str]:
+        return _lines(self.cleaned_data["redirect_uris"])
+
+
+class RedirectUrisForm(forms.Form):
+    redirect_uris = OAuthClientForm.base_fields["redirect_uris"]
+
+    def clean_redirect_uris(self) -> list[str]:
+        return _lines(self.cleaned_data["redirect_uris"])

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal.web import app_pages, views
+from portal.web import app_pages, oauth_pages, views
 
 app_name = "portal"
 
@@ -57,6 +57,29 @@ urlpatterns = [
         "teams/<slug:team_slug>/apps/<slug:app_slug>/",
         app_pages.app_detail,
         name="app-detail",
+    ),
+    path(
+        "teams/<slug:team_slug>/apps/<slug:app_slug>/oauth/",
+        oauth_pages.oauth_client,
+        name="oauth-client",
+    ),
+    path(
+        "teams/<slug:team_slug>/apps/<slug:app_slug>/oauth/rotate-secret/",
+        oauth_pages.oauth_secret_rotate,
+        name="oauth-secret-rotate",
+    ),
+    path(
+        "teams/<slug:team_slug>/apps/<slug:app_slug>/oauth/redirect-uris/",
+        oauth_pages.oauth_redirect_uris,
+        name="oauth-redirect-uris",
+    ),
+    path(
+        "account/authorized-apps/", oauth_pages.authorized_apps, name="authorized-apps"
+    ),
+    path(
+        "account/authorized-apps/<int:app_id>/revoke/",
+        oauth_pages.authorized_app_revoke,
+        name="authorized-app-revoke",
     ),
     path(
         "teams/<slug:team_slug>/apps/<slug:app_slug>/keys/new/",
