@@ -102,7 +102,7 @@ class ApiKeyAuthentication(BaseAuthentication):
                 "credential_suspended",
             )
         credential = entry.credential
-        if not credential.allows_ip(client_ip(request)):
+        if credential.allowed_networks and not credential.allows_ip(client_ip(request)):
             raise CredentialForbidden(
                 "This key may not be used from your IP address.", "ip_not_allowed"
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from datetime import timedelta
@@ -20,11 +21,18 @@ def hash_secret() -> bytes:
     Set ``API_KEY_HASH_SECRET`` in production: derived from SECRET_KEY
     otherwise, so rotating SECRET_KEY would invalidate every key.
     """
-    configured = getattr(settings, "API_KEY_HASH_SECRET", "")
+    return _hash_secret(
+        getattr(settings, "API_KEY_HASH_SECRET", ""), settings.SECRET_KEY
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _hash_secret(configured: str, secret_key: str) -> bytes:
+    # Cached: it is on every served call, and settings rarely change (tests).
     if configured:
         return configured.encode()
     return hmac.new(
-        settings.SECRET_KEY.encode(), b"gatehouse.keys.hash-secret", hashlib.sha256
+        secret_key.encode(), b"gatehouse.keys.hash-secret", hashlib.sha256
     ).digest()
 
 

@@ -72,8 +72,6 @@ class Credential:
         return self.scopes & grant.scopes if grant else frozenset()
 
     def allows_ip(self, ip: str | None) -> bool:
-        if not self.allowed_networks:
-            return True
         if ip is None:
             return False
         address = ipaddress.ip_address(ip)
