@@ -1,0 +1,74 @@
+"""The DRF throttle every served endpoint runs: plan tiers and monthly quota."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from rest_framework import exceptions
+from rest_framework.throttling import BaseThrottle
+
+from portal.keys.credentials import Credential
+from portal.limits.counters import Bucket, Outcome, buckets_for, consume
+from portal.limits.headers import ratelimit_headers
+from portal.limits.policies import policy_for
+
+
+class RateLimited(exceptions.Throttled):
+    """429 naming the limit that was hit; DRF adds ``Retry-After``."""
+
+    def __init__(self, bucket: Bucket, count: int, wait: int):
+        self.bucket = bucket
+        self.count = count
+        if bucket.label == "quota":
+            self.problem_code = "quota_exceeded"
+            detail = (
+                f"The monthly quota of {bucket.limit} calls is used up; it resets "
+                f"in {wait} s."
+            )
+        else:
+            self.problem_code = "rate_limited"
+            detail = f"Rate limit {bucket.label} reached; try again in {wait} s."
+        super().__init__(wait=wait, detail=detail)
+
+
+class PlanThrottle(BaseThrottle):
+    """Hold a call to its plan's rate tiers (or its key's own) and quota.
+
+    Runs after authentication and the scope check, so refused credentials and
+    scopes consume nothing. Stores what it counted on the request for the
+    RateLimit headers. When the counter store is down, ``RATELIMIT_FAIL_OPEN``
+    decides.
+    """
+
+    def allow_request(self, request, view) -> bool:
+        credential = request.auth
+        if not isinstance(credential, Credential):
+            return True
+        policy = policy_for(credential, view.api_slug)
+        if policy is None:
+            return True
+        now = time.time()
+        buckets = buckets_for(policy, now)
+        outcome = consume(buckets, now)
+        if outcome is None:
+            return bool(getattr(settings, "RATELIMIT_FAIL_OPEN", False))
+        request.gatehouse_limits = (buckets, outcome, now)
+        return outcome.allowed
+
+    def refusal(self, request) -> RateLimited:
+        buckets, outcome, now = request.gatehouse_limits
+        bucket = buckets[outcome.tripped]
+        wait = max(1, int(bucket.reset_at - now))
+        return RateLimited(bucket, outcome.counts[outcome.tripped], wait)
+
+
+def limit_headers(request) -> dict[str, str]:
+    limits = getattr(request, "gatehouse_limits", None)
+    if not limits:
+        return {}
+    buckets, outcome, now = limits
+    return ratelimit_headers(buckets, outcome, now)
+
+
+__all__ = ["Outcome", "PlanThrottle", "RateLimited", "limit_headers"]
