@@ -7,106 +7,33 @@ with the key before the change is made here, in a third process.
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from apis.registry import SERVED_APIS
 from portal.catalog.models import Plan
 from portal.catalog.services import catalog_sync, subscription_create_active
 from portal.keys.services import api_key_issue, api_key_revoke, api_key_set_scopes
 from tests.factories import AppFactory
+from tests.servers import call, gunicorn
 
 pytestmark = pytest.mark.postgres
 
-ROOT = Path(__file__).resolve().parents[2]
 # The promise is "within one second"; the margin covers HTTP round trips on a
 # loaded two-core machine, not a slower propagation.
 DEADLINE = 1.5
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _call(base: str, key: str, method: str = "GET", body: dict | None = None):
-    request = urllib.request.Request(  # noqa: S310 - loopback test server
-        f"{base}/api/books/v1/books/",
-        method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"X-API-Key": key, "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
+def _call(base, key, **kwargs):
+    status, body, _ = call(base, key, **kwargs)
+    return status, body
 
 
 @pytest.fixture
 def servers(transactional_db):
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST']}:"
-        f"{db['PORT'] or 5432}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-        "DEBUG": "True",
-    }
-    procs, bases = [], []
-    try:
-        for _ in range(2):
-            port = _free_port()
-            procs.append(
-                subprocess.Popen(  # noqa: S603 - fixed argv
-                    [
-                        sys.executable,
-                        "-m",
-                        "gunicorn",
-                        "portal.wsgi",
-                        "--workers",
-                        "1",
-                        "--bind",
-                        f"127.0.0.1:{port}",
-                        "--log-level",
-                        "warning",
-                    ],
-                    cwd=ROOT,
-                    env=env,
-                )
-            )
-            bases.append(f"http://127.0.0.1:{port}")
-        for base in bases:
-            _wait_ready(base)
+    with gunicorn(2) as bases:
         yield bases
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=10)
-
-
-def _wait_ready(base: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=1):  # noqa: S310
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"server at {base} did not start")
 
 
 def _seconds_until(base: str, key: str, status: int, **call) -> float:
