@@ -35,6 +35,13 @@ run: $(VENV)/.installed-run
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## make bench: load benchmark of the served-call path, appended to
+## benchmarks/RESULTS.md (BENCH_ARGS passes options, e.g. BENCH_ARGS=--help).
+## Needs PostgreSQL, Redis and wrk; it installs no system package (without wrk
+## it stops and prints the apt-get command).
+bench: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

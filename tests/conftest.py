@@ -205,3 +205,87 @@ def api_client():
     from rest_framework.test import APIClient
 
     return APIClient()
+
+
+# =============================================================================
+# OAuth 2.0 / OpenID Connect (tests/portal/oauth, tests/e2e/test_oauth_*.py).
+# Helpers for the flows themselves are in tests/portal/oauth/flows.py.
+# =============================================================================
+
+
+@pytest.fixture
+def oauth_client_factory(developer_team, app_factory, starter_plan):
+    """``oauth_client_factory(grant=..., public=..., redirect_uris=[...],
+    plan=...)``: an app of ``developer_team``, subscribed to ``plan`` (the
+    Books starter plan unless told; None for no subscription), set up as an
+    OAuth client."""
+    from portal.catalog.services import subscription_create_active
+    from portal.oauth.services import oauth_client_configure
+    from tests.portal.oauth.flows import REDIRECT_URI, OAuthClient
+
+    def make(
+        *,
+        grant: str = "authorization-code",
+        public: bool = False,
+        redirect_uris: list[str] | None = None,
+        plan=starter_plan,
+        **app_fields,
+    ):
+        app = app_factory(team=developer_team, **app_fields)
+        if plan is not None:
+            subscription_create_active(app=app, plan=plan)
+        if redirect_uris is None:
+            redirect_uris = [REDIRECT_URI] if grant == "authorization-code" else []
+        secret = oauth_client_configure(
+            app=app, grant=grant, public=public, redirect_uris=redirect_uris
+        )
+        app.refresh_from_db()
+        return OAuthClient(app, secret)
+
+    return make
+
+
+@pytest.fixture
+def code_client(oauth_client_factory):
+    """A confidential authorization-code client on the Books starter plan."""
+    return oauth_client_factory(name="Reading List", slug="reading-list")
+
+
+@pytest.fixture
+def machine_client(oauth_client_factory):
+    """A client-credentials client on the Books starter plan."""
+    return oauth_client_factory(
+        grant="client-credentials", name="Nightly Sync", slug="nightly-sync"
+    )
+
+
+@pytest.fixture
+def resource_owner(user_factory):
+    """The user who consents: verified, and without a (slow to hash) password."""
+    return user_factory(password=None, email="reader@example.com")
+
+
+@pytest.fixture
+def owner_client(client, resource_owner):
+    """Django's test client, logged in as ``resource_owner``."""
+    client.force_login(resource_owner)
+    return client
+
+
+@pytest.fixture
+def pkce():
+    """A fresh PKCE verifier with its S256 challenge."""
+    from tests.portal.oauth.flows import Pkce
+
+    return Pkce()
+
+
+@pytest.fixture
+def stopped_clock(time_machine):
+    """The clock stopped at the current time (a fixed date would end logged-in
+    sessions); returns that time. Move it with ``time_machine.move_to``."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(tz=UTC)
+    time_machine.move_to(now, tick=False)
+    return now

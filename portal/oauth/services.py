@@ -116,6 +116,8 @@ def oauth_client_configure(
         app.client_type = App.CLIENT_PUBLIC if public else App.CLIENT_CONFIDENTIAL
         app.redirect_uris = "\n".join(uris)
         app.oauth_enabled = True
+        # ID tokens are signed with the portal's RSA key (published as JWKS).
+        app.algorithm = App.RS256_ALGORITHM
         if secret is not None:
             app.client_secret = secret  # hashed by the field on save
         app.save()
@@ -183,14 +185,14 @@ def authorization_revoke(*, user, app: App, request: HttpRequest | None = None) 
     AccessToken = get_access_token_model()
     RefreshToken = get_refresh_token_model()
     with transaction.atomic():
-        count = 0
+        # Counted first: revoking a refresh token deletes its access token.
+        count = AccessToken.objects.filter(user=user, application=app).count()
         for refresh in RefreshToken.objects.filter(
             user=user, application=app, revoked__isnull=True
         ):
             refresh.revoke()
             count += 1
-        deleted, _ = AccessToken.objects.filter(user=user, application=app).delete()
-        count += deleted
+        AccessToken.objects.filter(user=user, application=app).delete()
         record(
             action="oauth.authorization_revoke",
             actor=user,

@@ -6,16 +6,25 @@ from django.urls import include, path, re_path
 from oauth2_provider import urls as dot_urls
 from oauth2_provider import views as dot_views
 
+from portal.oauth.views import GatehouseDeviceAuthorizationView, GatehouseTokenView
 from portal.web.oauth_pages import ConsentView
 
 app_name = "oauth2_provider"
 
 _DISCOVERY = "oidc-connect-discovery-info"
 
+_REPLACED = {"authorize", "token", "device-authorization"}
+
 endpoints = [
     # Our consent page in front of the stock authorization endpoint.
     path("authorize/", ConsentView.as_view(), name="authorize"),
-    *[p for p in dot_urls.base_urlpatterns if p.name != "authorize"],
+    path("token/", GatehouseTokenView.as_view(), name="token"),
+    path(
+        "device-authorization/",
+        GatehouseDeviceAuthorizationView.as_view(),
+        name="device-authorization",
+    ),
+    *[p for p in dot_urls.base_urlpatterns if p.name not in _REPLACED],
     *[p for p in dot_urls.oidc_urlpatterns if p.name != _DISCOVERY],
 ]
 

@@ -89,6 +89,8 @@ OAUTH2_PROVIDER: dict = {
     "OIDC_ISS_ENDPOINT": env.str("OIDC_ISSUER", default=""),
     "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
     "SCOPES_BACKEND_CLASS": "portal.oauth.scopes.CatalogScopes",
+    "OIDC_SERVER_CLASS": "portal.oauth.server.GatehouseServer",
+    "OAUTH2_SERVER_CLASS": "portal.oauth.server.GatehouseServer",
     "OAUTH2_VALIDATOR_CLASS": "portal.oauth.validators.GatehouseOAuth2Validator",
     # Only the scopes the catalog knows are ever offered; see CatalogScopes.
     "SCOPES": {"openid": "OpenID Connect sign-in"},

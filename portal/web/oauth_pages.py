@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
+from oauth2_provider.oauth2_backends import _add_iss_to_redirect
+from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.views import AuthorizationView
 
 from portal.audit.services import record
@@ -135,15 +139,29 @@ class ConsentView(AuthorizationView):
             context["scope_items"] = list(zip(scopes, descriptions, strict=False))
         return context
 
+    def error_response(self, error, application, **kwargs):
+        # RFC 9207 §2: the `iss` parameter goes on error redirects too.
+        response = super().error_response(error, application, **kwargs)
+        location = response.get("Location") if response.status_code == 302 else None
+        if location:
+            issuer = oauth2_settings.oauth2_authorization_server_issuer(self.request)
+            response["Location"] = _add_iss_to_redirect(location, issuer)
+        return response
+
     def form_valid(self, form):
         response = super().form_valid(form)
+        location = response.get("Location", "") if response.status_code == 302 else ""
+        query = parse_qs(urlsplit(location).query)
         application = (
             App.objects.select_related("team")
             .filter(client_id=form.cleaned_data.get("client_id"))
             .first()
         )
-        if application is not None:
-            allowed = bool(form.cleaned_data.get("allow"))
+        # Only a decision that reached the client is audited: a code issued,
+        # or the user's explicit denial.
+        decided = "code" in query or query.get("error") == ["access_denied"]
+        if application is not None and decided:
+            allowed = "code" in query
             record(
                 action="oauth.consent" if allowed else "oauth.consent_denied",
                 actor=self.request.user,

@@ -1,0 +1,1 @@
+"""Load benchmarks of the served-call path (``make bench``); see RESULTS.md."""

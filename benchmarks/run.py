@@ -1,0 +1,841 @@
+"""``make bench``: load benchmark of the served-call path.
+
+Starts gunicorn on 127.0.0.1 against a fresh PostgreSQL database and Redis,
+then drives one book-detail endpoint three ways with wrk:
+
+- ``baseline``: no authentication at all;
+- ``gatehouse``: the real ``/api/books/v1/books/<id>/`` with a Gatehouse key;
+- ``drf-api-key``: the same view behind djangorestframework-api-key's
+  ``HasAPIKey`` (installed by the ``bench`` extra).
+
+All three go through the same settings, URLconf and middleware. After a
+warm-up pass, the set-ups are measured in interleaved rounds (each round
+starts one set-up later, so none always runs first) and the median of the
+rounds is reported. A small machine is noisy: on Linux each run starts once
+other processes leave the CPUs alone, and a run they disturbed anyway is
+repeated (``--max-foreign-cpu``), judged from /proc, which also gives the
+server's CPU time per request. The table (requests/s, p50, p99 and server CPU
+per request, each against the baseline) is printed and appended to
+``benchmarks/RESULTS.md``.
+
+Needs ``wrk`` (Debian: ``apt-get install wrk``), PostgreSQL and Redis; it
+installs nothing. The database is dropped and the Redis database flushed
+when the run ends, failed or not. ``--help`` lists the options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import redis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+WRK_SCRIPT = ROOT / "benchmarks" / "wrk_report.lua"
+RESULT_MARKER = "BENCH_RESULT "
+
+
+class BenchError(Exception):
+    """A condition that stops the run, with a message saying what to do."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    label: str
+    path: str  # with a ``{book_id}`` placeholder
+    header_name: str = ""
+    header_value: str = ""
+
+
+@dataclass(frozen=True)
+class Target:
+    """The running server: where to send load, and whose CPU time to count."""
+
+    base: str
+    book_id: int
+    server_pid: int
+    database: str
+
+    def url(self, variant: Variant) -> str:
+        return self.base + variant.path.format(book_id=self.book_id)
+
+
+@dataclass(frozen=True)
+class Sample:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    socket_errors: int
+    # From /proc (Linux), else None: the server's CPU time per request, and
+    # how many CPUs other processes kept busy meanwhile.
+    server_cpu_ms: float | None = None
+    foreign_cpus: float | None = None
+
+
+@dataclass
+class Summary:
+    variant: Variant
+    samples: list[Sample] = field(default_factory=list)
+
+    @property
+    def requests_per_second(self) -> float:
+        return statistics.median(s.requests_per_second for s in self.samples)
+
+    @property
+    def p50_ms(self) -> float:
+        return statistics.median(s.p50_ms for s in self.samples)
+
+    @property
+    def p99_ms(self) -> float:
+        return statistics.median(s.p99_ms for s in self.samples)
+
+    @property
+    def server_cpu_ms(self) -> float | None:
+        values = [s.server_cpu_ms for s in self.samples]
+        if any(v is None for v in values):
+            return None
+        return statistics.median(values)
+
+
+# --- options -----------------------------------------------------------------
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive whole number")
+    return number
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="benchmarks/run.py",
+        description=(
+            "Load-benchmark the book-detail endpoint with no authentication, a "
+            "Gatehouse key and djangorestframework-api-key, under gunicorn with "
+            "PostgreSQL and Redis, and append the table to benchmarks/RESULTS.md. "
+            "Through make: make bench BENCH_ARGS='--workers 4 --rounds 5'."
+        ),
+    )
+    server = parser.add_argument_group("gunicorn")
+    server.add_argument("--workers", type=_positive, default=2, help="default: 2")
+    server.add_argument(
+        "--worker-class", default="sync", help="gunicorn worker class (default: sync)"
+    )
+    server.add_argument(
+        "--threads",
+        type=_positive,
+        help="threads per worker (gunicorn's default: 1; more than 1 makes a "
+        "sync worker gthread)",
+    )
+    server.add_argument(
+        "--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)"
+    )
+    load = parser.add_argument_group("load (wrk)")
+    load.add_argument(
+        "--duration", type=_positive, default=10, help="seconds per run (default: 10)"
+    )
+    load.add_argument(
+        "--connections",
+        type=_positive,
+        default=16,
+        help="open connections (default: 16)",
+    )
+    load.add_argument(
+        "--wrk-threads", type=_positive, default=2, help="wrk threads (default: 2)"
+    )
+    load.add_argument(
+        "--rounds",
+        type=_positive,
+        default=5,
+        help="interleaved measured runs per set-up; the median is reported "
+        "(default: 5)",
+    )
+    load.add_argument(
+        "--max-foreign-cpu",
+        type=float,
+        default=0.1,
+        help="repeat a measured run during which other processes kept more "
+        "than this many CPUs busy on average (Linux; default: %(default)s)",
+    )
+    load.add_argument(
+        "--retries",
+        type=int,
+        default=3,
+        help="how often one run may be repeated for that; the least disturbed "
+        "attempt counts (default: %(default)s)",
+    )
+    load.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=60,
+        help="before each measured run, wait up to this many seconds for "
+        "other processes to fall under --max-foreign-cpu (default: %(default)s, "
+        "0: do not wait)",
+    )
+    load.add_argument(
+        "--warmup",
+        type=int,
+        default=3,
+        help="seconds of unmeasured load per set-up first (default: 3, 0: none)",
+    )
+    services = parser.add_argument_group("services")
+    services.add_argument(
+        "--postgres-url",
+        default="postgres://postgres@127.0.0.1:5432/postgres",
+        help="a PostgreSQL server and a database to connect to while the "
+        "benchmark database is created and dropped "
+        "(default: %(default)s)",
+    )
+    services.add_argument(
+        "--database-name",
+        default="gatehouse_bench",
+        help="dropped and created afresh on every run (default: %(default)s)",
+    )
+    services.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/2",
+        help="a Redis database the run may flush (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-append",
+        action="store_true",
+        help="print the table without appending it to benchmarks/RESULTS.md",
+    )
+    args = parser.parse_args(argv)
+    if args.wrk_threads > args.connections:
+        parser.error("--wrk-threads cannot exceed --connections")
+    if args.warmup < 0 or args.retries < 0 or args.max_foreign_cpu < 0:
+        parser.error("--warmup, --retries and --max-foreign-cpu cannot be negative")
+    return args
+
+
+# --- services ------------------------------------------------------------------
+
+
+def require_wrk() -> str:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise BenchError(
+            "wrk is not installed. On Debian or Ubuntu: sudo apt-get install wrk"
+        )
+    return wrk
+
+
+def _database_url(server_url: str, name: str) -> str:
+    parts = urlsplit(server_url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", "", ""))
+
+
+def _admin_connection(server_url: str) -> psycopg.Connection:
+    try:
+        return psycopg.connect(server_url, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as error:
+        raise BenchError(
+            f"PostgreSQL is not reachable at {server_url} ({error}). Start it or "
+            "pass --postgres-url."
+        ) from error
+
+
+def database_create(server_url: str, name: str) -> int:
+    """Drop and create database ``name``; return the server's version number."""
+    with _admin_connection(server_url) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)
+            )
+        )
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return conn.info.server_version
+
+
+def database_drop(server_url: str, name: str) -> None:
+    with _admin_connection(server_url) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)
+            )
+        )
+
+
+def redis_flush(url: str) -> None:
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=5).flushdb()
+    except redis.RedisError as error:
+        raise BenchError(
+            f"Redis is not reachable at {url} ({error}). Start it or pass --redis-url."
+        ) from error
+
+
+def _throwaway_rsa_key() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def bench_environment(*, database_url: str, redis_url: str) -> dict[str, str]:
+    """The portal's production configuration, on the loopback interface."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="benchmarks.bench_settings",
+        DEBUG="False",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="127.0.0.1",
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        # Plain http on the loopback: with DEBUG off every request would
+        # otherwise be redirected to https.
+        SECURE_SSL_REDIRECT="False",
+        # Required with DEBUG off; the benchmark signs no ID token.
+        OIDC_RSA_PRIVATE_KEY=_throwaway_rsa_key(),
+        LOG_LEVEL="WARNING",
+        EMAIL_URL="dummymail://",
+        DEMO_ADMIN_PASSWORD=secrets.token_urlsafe(16),
+        DEMO_DEV_PASSWORD=secrets.token_urlsafe(16),
+    )
+    return env
+
+
+def prepare(env: dict[str, str]) -> dict:
+    """Migrate, seed and issue both keys; see ``benchmarks/prepare.py``."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.prepare"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BenchError(f"Preparing the database failed:\n{done.stderr.strip()}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# --- gunicorn --------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def gunicorn_start(
+    args: argparse.Namespace, env: dict[str, str], port: int
+) -> subprocess.Popen:
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "portal.wsgi:application",
+        "--chdir",
+        str(ROOT),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(args.workers),
+        "--worker-class",
+        args.worker_class,
+        "--log-level",
+        "warning",
+    ]
+    if args.threads is not None:
+        command += ["--threads", str(args.threads)]
+    return subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 - no shell
+
+
+def gunicorn_stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    # Only ever the gunicorn this run started, over http://127.0.0.1.
+    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def wait_until_ready(process: subprocess.Popen, base: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BenchError(
+                f"gunicorn exited with status {process.returncode}; its log is above."
+            )
+        try:
+            if _get(base + "/healthz")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise BenchError(f"gunicorn did not answer {base}/healthz within {timeout:.0f}s.")
+
+
+def check_variants(target: Target, variants: Sequence[Variant]) -> None:
+    """Each set-up serves the same book with its credential, and refuses
+    the call without one (so the authentication really runs)."""
+    bodies = {}
+    for variant in variants:
+        url = target.url(variant)
+        headers = (
+            {variant.header_name: variant.header_value} if variant.header_name else {}
+        )
+        status, body = _get(url, headers)
+        if status != 200:
+            raise BenchError(f"{variant.name}: GET {url} answered {status}: {body!r}")
+        bodies[variant.name] = json.loads(body)
+        if variant.header_name:
+            refused = _get(url)[0]
+            if refused not in (401, 403):
+                raise BenchError(
+                    f"{variant.name}: GET {url} without a credential answered "
+                    f"{refused}, not 401 or 403."
+                )
+    if len({json.dumps(body, sort_keys=True) for body in bodies.values()}) != 1:
+        raise BenchError(f"The set-ups serve different bodies: {bodies}")
+
+
+# --- CPU accounting (Linux) -------------------------------------------------------
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+@dataclass(frozen=True)
+class CpuReading:
+    """CPU-seconds so far: the whole machine's busy (and stolen) time, the
+    server's (gunicorn and its workers, plus their PostgreSQL backends), and
+    wrk's (this process's finished children)."""
+
+    machine: float
+    server: float
+    load_generator: float
+
+
+def _machine_busy_seconds() -> float:
+    # cpu  user nice system idle iowait irq softirq steal ...: steal is time
+    # the hypervisor gave to someone else, as lost to us as a busy neighbour.
+    fields = [int(v) for v in Path("/proc/stat").read_text().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / _CLOCK_TICKS
+
+
+def _server_seconds(server_pid: int, database: str) -> float:
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue  # exited meanwhile
+        fields = stat.rpartition(")")[2].split()
+        is_server = server_pid in (int(entry.name), int(fields[1]))
+        is_backend = cmdline.startswith(b"postgres:") and (
+            f" {database} ".encode() in cmdline
+        )
+        if is_server or is_backend:
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / _CLOCK_TICKS
+
+
+def wait_for_quiet(max_busy_cpus: float, timeout: float) -> None:
+    """Wait (``timeout`` seconds at most) until the machine stays under
+    ``max_busy_cpus`` for a second; between runs our own processes idle, so
+    what keeps the CPUs busy then is someone else."""
+    if timeout <= 0 or not Path("/proc/stat").exists():
+        return
+    deadline = time.monotonic() + timeout
+    told = False
+    while True:
+        started, busy_before = time.monotonic(), _machine_busy_seconds()
+        time.sleep(1)
+        busy = (_machine_busy_seconds() - busy_before) / (time.monotonic() - started)
+        if busy <= max_busy_cpus or time.monotonic() >= deadline:
+            return
+        if not told:
+            print(
+                f"  waiting for other processes to go quiet ({busy:.2f} CPUs busy)",
+                flush=True,
+            )
+            told = True
+
+
+def cpu_reading(server_pid: int, database: str) -> CpuReading | None:
+    if not Path("/proc/stat").exists():
+        return None
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return CpuReading(
+        machine=_machine_busy_seconds(),
+        server=_server_seconds(server_pid, database),
+        load_generator=children.ru_utime + children.ru_stime,
+    )
+
+
+# --- load --------------------------------------------------------------------------
+
+
+def wrk_run(
+    wrk: str, target: Target, variant: Variant, seconds: int, args: argparse.Namespace
+) -> Sample:
+    env = dict(os.environ)
+    env.update(
+        BENCH_HEADER_NAME=variant.header_name, BENCH_HEADER_VALUE=variant.header_value
+    )
+    url = target.url(variant)
+    before = cpu_reading(target.server_pid, target.database)
+    done = subprocess.run(  # noqa: S603 - fixed argv, no shell
+        [
+            wrk,
+            f"--threads={args.wrk_threads}",
+            f"--connections={args.connections}",
+            f"--duration={seconds}s",
+            f"--script={WRK_SCRIPT}",
+            url,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    after = cpu_reading(target.server_pid, target.database)
+    lines = [
+        line for line in done.stdout.splitlines() if line.startswith(RESULT_MARKER)
+    ]
+    if done.returncode != 0 or not lines:
+        raise BenchError(f"wrk failed on {url}:\n{done.stdout}{done.stderr}")
+    result = json.loads(lines[-1].removeprefix(RESULT_MARKER))
+    if result["non_2xx"]:
+        raise BenchError(
+            f"{variant.name}: {result['non_2xx']} of {result['requests']} "
+            "responses were not 2xx or 3xx."
+        )
+    elapsed = result["duration_us"] / 1e6
+    server_cpu_ms = foreign_cpus = None
+    if before is not None and after is not None:
+        server = after.server - before.server
+        own = server + after.load_generator - before.load_generator
+        server_cpu_ms = server * 1000 / max(result["requests"], 1)
+        foreign_cpus = max(after.machine - before.machine - own, 0.0) / elapsed
+    return Sample(
+        requests_per_second=result["requests"] / elapsed,
+        p50_ms=result["p50_us"] / 1000,
+        p99_ms=result["p99_us"] / 1000,
+        socket_errors=sum(
+            result[k]
+            for k in ("connect_errors", "read_errors", "write_errors", "timeouts")
+        ),
+        server_cpu_ms=server_cpu_ms,
+        foreign_cpus=foreign_cpus,
+    )
+
+
+def quiet_sample(
+    wrk: str, target: Target, variant: Variant, args: argparse.Namespace
+) -> tuple[Sample, int]:
+    """A measured run once the machine is quiet, repeated (``--retries``
+    times at most) while other processes kept more than ``--max-foreign-cpu``
+    CPUs busy during it.
+
+    Returns the least disturbed attempt and how many repeats it took.
+    """
+    wait_for_quiet(args.max_foreign_cpu, args.quiet_wait)
+    attempts = [wrk_run(wrk, target, variant, args.duration, args)]
+    while len(attempts) <= args.retries:
+        foreign = attempts[-1].foreign_cpus
+        if foreign is None or foreign <= args.max_foreign_cpu:
+            break
+        print(
+            f"  {variant.name}: other processes kept {foreign:.2f} CPUs busy; "
+            "repeating this run",
+            flush=True,
+        )
+        wait_for_quiet(args.max_foreign_cpu, args.quiet_wait)
+        attempts.append(wrk_run(wrk, target, variant, args.duration, args))
+    best = min(attempts, key=lambda sample: sample.foreign_cpus or 0.0)
+    return best, len(attempts) - 1
+
+
+def _describe(sample: Sample) -> str:
+    text = (
+        f"{sample.requests_per_second:8.0f} req/s  p50 {sample.p50_ms:6.2f} ms"
+        f"  p99 {sample.p99_ms:6.2f} ms"
+    )
+    if sample.server_cpu_ms is not None and sample.foreign_cpus is not None:
+        text += (
+            f"  server CPU {sample.server_cpu_ms:5.2f} ms/request"
+            f"  others {sample.foreign_cpus:4.2f} CPUs"
+        )
+    return text
+
+
+def measure(
+    wrk: str, target: Target, variants: Sequence[Variant], args: argparse.Namespace
+) -> tuple[list[Summary], int]:
+    """Interleaved rounds; returns the summaries and the number of repeats."""
+    if args.warmup:
+        print(f"Warming up: {args.warmup}s per set-up.", flush=True)
+        for variant in variants:
+            wrk_run(wrk, target, variant, args.warmup, args)
+    summaries = [Summary(variant) for variant in variants]
+    repeats = 0
+    for round_index in range(args.rounds):
+        shift = round_index % len(summaries)
+        for summary in summaries[shift:] + summaries[:shift]:
+            sample, repeated = quiet_sample(wrk, target, summary.variant, args)
+            summary.samples.append(sample)
+            repeats += repeated
+            print(
+                f"round {round_index + 1}/{args.rounds}  "
+                f"{summary.variant.name:<12} {_describe(sample)}",
+                flush=True,
+            )
+    return summaries, repeats
+
+
+# --- report ------------------------------------------------------------------------
+
+
+def _git(*args: str) -> str:
+    git = shutil.which("git")
+    if git is None:
+        return ""
+    done = subprocess.run(  # noqa: S603 - fixed argv, no shell
+        [git, *args], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def commit_description() -> str:
+    commit = _git("rev-parse", "--short", "HEAD") or "unknown"
+    changed = _git(
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        ":(exclude)benchmarks/RESULTS.md",
+    )
+    return f"{commit} with local changes" if changed else commit
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def run_header(args: argparse.Namespace, postgres_version: int) -> str:
+    workers = f"{args.workers} {args.worker_class} workers"
+    if args.threads:
+        workers += f" x {args.threads} threads"
+    major, minor = divmod(postgres_version, 10000)
+    rounds = (
+        f"median of {args.rounds} interleaved rounds"
+        if args.rounds > 1
+        else "one round"
+    )
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"### {stamp}, commit {commit_description()}\n\n"
+        f"gunicorn {metadata.version('gunicorn')}, {workers}; "
+        f"`wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration}s`, "
+        f"{rounds} after {args.warmup}s of warm-up per set-up; "
+        f"{os.cpu_count()} CPUs ({cpu_model()}), "
+        f"{platform.system()}, Python {platform.python_version()}, "
+        f"Django {metadata.version('django')}, PostgreSQL {major}.{minor}, "
+        "Redis on the same machine."
+    )
+
+
+def _ratio(value: float | None, baseline: float | None) -> str:
+    return f"{value / baseline:.2f}" if value is not None and baseline else "-"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def results_table(
+    summaries: Sequence[Summary], repeats: int, max_foreign_cpu: float
+) -> str:
+    """The Markdown table; every ratio is the set-up's value over the
+    baseline's (higher is better for requests/s, lower for the rest)."""
+    base = summaries[0]
+    lines = [
+        "| Set-up | Requests/s | vs baseline | p50 ms | vs baseline "
+        "| p99 ms | vs baseline | Server CPU ms/request | vs baseline "
+        "| Requests/s per round |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for summary in summaries:
+        rounds = ", ".join(f"{s.requests_per_second:.0f}" for s in summary.samples)
+        lines.append(
+            f"| {summary.variant.label} "
+            f"| {summary.requests_per_second:.0f} "
+            f"| {_ratio(summary.requests_per_second, base.requests_per_second)} "
+            f"| {_ms(summary.p50_ms)} | {_ratio(summary.p50_ms, base.p50_ms)} "
+            f"| {_ms(summary.p99_ms)} | {_ratio(summary.p99_ms, base.p99_ms)} "
+            f"| {_ms(summary.server_cpu_ms)} "
+            f"| {_ratio(summary.server_cpu_ms, base.server_cpu_ms)} "
+            f"| {rounds} |"
+        )
+    notes = []
+    foreign = [
+        s.foreign_cpus
+        for summary in summaries
+        for s in summary.samples
+        if s.foreign_cpus is not None
+    ]
+    if foreign:
+        notes.append(
+            f"Other processes kept {statistics.median(foreign):.2f} CPUs busy "
+            f"during a measured run (median; at most {max(foreign):.2f}). Runs "
+            f"above {max_foreign_cpu:.2f} are repeated: {repeats} were."
+        )
+    errors = sum(s.socket_errors for summary in summaries for s in summary.samples)
+    if errors:
+        notes.append(f"wrk counted {errors} socket errors across the measured runs.")
+    return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def results_append(text: str) -> None:
+    existing = RESULTS.read_text() if RESULTS.exists() else ""
+    RESULTS.write_text(existing.rstrip("\n") + "\n\n" + text + "\n")
+
+
+# --- the run -----------------------------------------------------------------------
+
+
+def variants_for(keys: dict) -> list[Variant]:
+    return [
+        Variant(
+            name="baseline",
+            label="No authentication (baseline)",
+            path="/bench/baseline/books/{book_id}/",
+        ),
+        Variant(
+            name="gatehouse",
+            label="Gatehouse key (`X-API-Key`)",
+            path="/api/books/v1/books/{book_id}/",
+            header_name="X-API-Key",
+            header_value=keys["gatehouse_key"],
+        ),
+        Variant(
+            name="drf-api-key",
+            label="djangorestframework-api-key (`HasAPIKey`)",
+            path="/bench/drf-api-key/books/{book_id}/",
+            header_name="Authorization",
+            header_value=f"Api-Key {keys['drf_api_key']}",
+        ),
+    ]
+
+
+def run(args: argparse.Namespace) -> str:
+    wrk = require_wrk()
+    redis_flush(args.redis_url)
+    postgres_version = database_create(args.postgres_url, args.database_name)
+    server = None
+    try:
+        env = bench_environment(
+            database_url=_database_url(args.postgres_url, args.database_name),
+            redis_url=args.redis_url,
+        )
+        print(f"Preparing database {args.database_name} ...", flush=True)
+        keys = prepare(env)
+        port = args.port or free_port()
+        base = f"http://127.0.0.1:{port}"
+        server = gunicorn_start(args, env, port)
+        wait_until_ready(server, base, timeout=60)
+        target = Target(
+            base=base,
+            book_id=keys["book_id"],
+            server_pid=server.pid,
+            database=args.database_name,
+        )
+        variants = variants_for(keys)
+        check_variants(target, variants)
+        summaries, repeats = measure(wrk, target, variants, args)
+    finally:
+        if server is not None:
+            gunicorn_stop(server)
+        try:
+            database_drop(args.postgres_url, args.database_name)
+            redis_flush(args.redis_url)
+        except BenchError as error:
+            print(f"Cleaning up failed: {error}", file=sys.stderr)
+    header = run_header(args, postgres_version)
+    return header + "\n\n" + results_table(summaries, repeats, args.max_foreign_cpu)
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    # Stopped by Ctrl-C or kill, the run still stops gunicorn and drops its
+    # database (the finally in run()); a shell starting it in the background
+    # would otherwise leave SIGINT ignored.
+    signal.signal(signal.SIGINT, _interrupted)
+    signal.signal(signal.SIGTERM, _interrupted)
+    try:
+        report = run(args)
+    except BenchError as error:
+        print(f"benchmarks/run.py: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("benchmarks/run.py: interrupted; nothing recorded.", file=sys.stderr)
+        return 130
+    print()
+    print(report)
+    if not args.no_append:
+        results_append(report)
+        print(f"\nAppended to {RESULTS.relative_to(ROOT)}.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
