@@ -18,6 +18,7 @@ from apis.parsers import SafeJSONParser
 from apis.permissions import HasScopes
 from apis.problems import problem_exception_handler
 from portal.keys.authentication import ApiKeyAuthentication
+from portal.limits.throttling import PlanThrottle, limit_headers
 from portal.oauth.authentication import OAuthTokenAuthentication
 
 _METHODS = ("get", "post", "put", "patch", "delete")
@@ -29,6 +30,7 @@ class ServedApiView(GenericAPIView):
 
     authentication_classes = (ApiKeyAuthentication, OAuthTokenAuthentication)
     permission_classes = (HasScopes,)
+    throttle_classes = (PlanThrottle,)
     renderer_classes = (JSONRenderer,)
     parser_classes = (SafeJSONParser,)
     # DRF's default OPTIONS metadata introspects serializers these views do
@@ -55,3 +57,12 @@ class ServedApiView(GenericAPIView):
 
     def get_exception_handler(self):
         return problem_exception_handler
+
+    def throttled(self, request, wait):
+        raise PlanThrottle.refusal(request)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        for name, value in limit_headers(request).items():
+            response[name] = value
+        return response

@@ -118,6 +118,7 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
         detail = str(exc.detail)
     if isinstance(exc, InsufficientScope):
         extra["missing_scopes"] = exc.missing
+    extra.update(getattr(exc, "problem_extra", {}))
     response.data = problem_body(response.status_code, code, detail, **extra)
     response.content_type = PROBLEM_CONTENT_TYPE
     challenge = (

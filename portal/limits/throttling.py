@@ -9,7 +9,7 @@ from rest_framework import exceptions
 from rest_framework.throttling import BaseThrottle
 
 from portal.keys.credentials import Credential
-from portal.limits.counters import Bucket, Outcome, buckets_for, consume
+from portal.limits.counters import Bucket, buckets_for, consume
 from portal.limits.headers import ratelimit_headers
 from portal.limits.policies import policy_for
 
@@ -30,6 +30,21 @@ class RateLimited(exceptions.Throttled):
             self.problem_code = "rate_limited"
             detail = f"Rate limit {bucket.label} reached; try again in {wait} s."
         super().__init__(wait=wait, detail=detail)
+        self.problem_extra = {
+            "limit": bucket.label,
+            "allowed": bucket.limit,
+            "count": count,
+            "reset": wait,
+        }
+
+
+class LimitsUnavailable(exceptions.APIException):
+    """503 when the counters cannot be reached and RATELIMIT_FAIL_OPEN is off."""
+
+    status_code = 503
+    default_detail = "Rate limits cannot be checked right now; try again shortly."
+    default_code = "limits_unavailable"
+    problem_code = "limits_unavailable"
 
 
 class PlanThrottle(BaseThrottle):
@@ -43,7 +58,9 @@ class PlanThrottle(BaseThrottle):
 
     def allow_request(self, request, view) -> bool:
         credential = request.auth
-        if not isinstance(credential, Credential):
+        if not isinstance(credential, Credential) or not getattr(
+            settings, "RATELIMIT_ENABLE", True
+        ):
             return True
         policy = policy_for(credential, view.api_slug)
         if policy is None:
@@ -56,8 +73,13 @@ class PlanThrottle(BaseThrottle):
         request.gatehouse_limits = (buckets, outcome, now)
         return outcome.allowed
 
-    def refusal(self, request) -> RateLimited:
-        buckets, outcome, now = request.gatehouse_limits
+    @staticmethod
+    def refusal(request) -> exceptions.APIException:
+        """The error for a refused call: which limit, its count and reset."""
+        limits = getattr(request, "gatehouse_limits", None)
+        if not limits:
+            return LimitsUnavailable()
+        buckets, outcome, now = limits
         bucket = buckets[outcome.tripped]
         wait = max(1, int(bucket.reset_at - now))
         return RateLimited(bucket, outcome.counts[outcome.tripped], wait)
@@ -69,6 +91,3 @@ def limit_headers(request) -> dict[str, str]:
         return {}
     buckets, outcome, now = limits
     return ratelimit_headers(buckets, outcome, now)
-
-
-__all__ = ["Outcome", "PlanThrottle", "RateLimited", "limit_headers"]

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "portal.oauth",
     "portal.audit",
     "portal.catalog",
+    "portal.limits",
     "portal.keys",
     "apis.books",
     "portal.web",
