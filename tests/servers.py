@@ -68,9 +68,20 @@ def server_env(**extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def gunicorn(count: int = 1, *, workers: int = 1, threads: int = 1, **env: str):
-    """Start ``count`` gunicorn servers; yields their base URLs."""
+def gunicorn(
+    count: int = 1,
+    *,
+    workers: int = 1,
+    threads: int = 1,
+    log: Path | None = None,
+    **env: str,
+):
+    """Start ``count`` gunicorn servers; yields their base URLs.
+
+    ``log``: a file that receives the servers' stderr (their log output).
+    """
     procs, bases = [], []
+    log_file = open(log, "w") if log is not None else subprocess.DEVNULL  # noqa: SIM115
     try:
         for _ in range(count):
             port = free_port()
@@ -93,8 +104,7 @@ def gunicorn(count: int = 1, *, workers: int = 1, threads: int = 1, **env: str):
                     argv,
                     cwd=ROOT,
                     env=server_env(**env),
-                    stderr=subprocess.PIPE,
-                    text=True,
+                    stderr=log_file,
                 )
             )
             bases.append(f"http://127.0.0.1:{port}")
@@ -106,3 +116,5 @@ def gunicorn(count: int = 1, *, workers: int = 1, threads: int = 1, **env: str):
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=10)
+        if log is not None:
+            log_file.close()
