@@ -46,6 +46,15 @@ class NoSubscription(CredentialForbidden):
         )
 
 
+class SubscriptionPending(CredentialForbidden):
+    def __init__(self, api_slug: str):
+        super().__init__(
+            f"The app's subscription to the {api_slug} API is waiting for staff "
+            "approval.",
+            "subscription_pending",
+        )
+
+
 class InvalidQuery(exceptions.ValidationError):
     status_code = status.HTTP_400_BAD_REQUEST
     default_code = "invalid_query"

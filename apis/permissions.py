@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework.permissions import BasePermission
 
-from apis.exceptions import InsufficientScope, NoSubscription
+from apis.exceptions import InsufficientScope, NoSubscription, SubscriptionPending
 from portal.keys.credentials import Credential
 
 
@@ -21,6 +21,8 @@ class HasScopes(BasePermission):
         if not isinstance(credential, Credential):
             return False  # DRF answers 401 with the authenticator's challenge
         if credential.subscription_for(view.api_slug) is None:
+            if view.api_slug in credential.pending_apis:
+                raise SubscriptionPending(view.api_slug)
             raise NoSubscription(view.api_slug)
         needed = view.scopes_for_method(request.method)
         missing = set(needed) - credential.scopes_for(view.api_slug)

@@ -1,10 +1,15 @@
-"""The portal's URLconf plus the two comparison routes of ``make bench``."""
+"""The portal's URLconf plus the comparison routes of ``make bench``."""
 
 from __future__ import annotations
 
 from django.urls import include, path
 
-from benchmarks.views import BaselineBookDetailApi, DrfApiKeyBookDetailApi
+from benchmarks.views import (
+    BaselineBookDetailApi,
+    DotOAuthBookDetailApi,
+    DrfApiKeyBookDetailApi,
+    DrfThrottledBookDetailApi,
+)
 
 urlpatterns = [
     path(
@@ -16,6 +21,16 @@ urlpatterns = [
         "bench/drf-api-key/books/<int:book_id>/",
         DrfApiKeyBookDetailApi.as_view(),
         name="bench-drf-api-key-book-detail",
+    ),
+    path(
+        "bench/dot-oauth/books/<int:book_id>/",
+        DotOAuthBookDetailApi.as_view(),
+        name="bench-dot-oauth-book-detail",
+    ),
+    path(
+        "bench/drf-throttle/books/<int:book_id>/",
+        DrfThrottledBookDetailApi.as_view(),
+        name="bench-drf-throttle-book-detail",
     ),
     path("", include("portal.urls")),
 ]

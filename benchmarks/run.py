@@ -1,14 +1,19 @@
 """``make bench``: load benchmark of the served-call path.
 
 Starts gunicorn on 127.0.0.1 against a fresh PostgreSQL database and Redis,
-then drives one book-detail endpoint three ways with wrk:
+then drives one book-detail endpoint five ways with wrk:
 
 - ``baseline``: no authentication at all;
 - ``gatehouse``: the real ``/api/books/v1/books/<id>/`` with a Gatehouse key;
+- ``gatehouse-oauth``: the same with an OAuth access token (client
+  credentials, scope ``books:read``);
 - ``drf-api-key``: the same view behind djangorestframework-api-key's
-  ``HasAPIKey`` (installed by the ``bench`` extra).
+  ``HasAPIKey`` (installed by the ``bench`` extra);
+- ``dot-oauth``: the same view behind django-oauth-toolkit's
+  ``OAuth2Authentication`` and ``TokenHasScope``, with the same token.
 
-All three go through the same settings, URLconf and middleware. After a
+All five go through the same settings, URLconf and middleware; both
+Gatehouse set-ups also count every call against the plan's limits. After a
 warm-up pass, the set-ups are measured in interleaved rounds (each round
 starts one set-up later, so none always runs first) and the median of the
 rounds is reported. A small machine is noisy: on Linux each run starts once
@@ -16,7 +21,14 @@ other processes leave the CPUs alone, and a run they disturbed anyway is
 repeated (``--max-foreign-cpu``), judged from /proc, which also gives the
 server's CPU time per request. The table (requests/s, p50, p99 and server CPU
 per request, each against the baseline) is printed and appended to
-``benchmarks/RESULTS.md``.
+``benchmarks/RESULTS.md``, with the database queries one warm call makes
+on each set-up (counted in process by ``benchmarks/prepare.py``).
+
+A second measurement, over-admission under concurrency, starts gunicorn again
+with 2 gthread workers x 8 threads and fires 400 concurrent calls at a
+Gatehouse key limited to 50/m, then at the same view behind DRF's
+``ScopedRateThrottle`` at 50/min, and counts how many each admitted.
+``--skip-throughput`` and ``--skip-concurrency`` run one part only.
 
 Needs ``wrk`` (Debian: ``apt-get install wrk``), PostgreSQL and Redis; it
 installs nothing. The database is dropped and the Redis database flushed
@@ -137,8 +149,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="benchmarks/run.py",
         description=(
             "Load-benchmark the book-detail endpoint with no authentication, a "
-            "Gatehouse key and djangorestframework-api-key, under gunicorn with "
-            "PostgreSQL and Redis, and append the table to benchmarks/RESULTS.md. "
+            "Gatehouse key, a Gatehouse OAuth token, djangorestframework-api-key "
+            "and django-oauth-toolkit, under gunicorn with PostgreSQL and Redis; "
+            "count over-admission of a 50/m limit under 400 concurrent calls; "
+            "append the tables to benchmarks/RESULTS.md. "
             "Through make: make bench BENCH_ARGS='--workers 4 --rounds 5'."
         ),
     )
@@ -204,6 +218,30 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=3,
         help="seconds of unmeasured load per set-up first (default: 3, 0: none)",
     )
+    concurrency = parser.add_argument_group("over-admission under concurrency")
+    concurrency.add_argument(
+        "--concurrency-requests",
+        type=_positive,
+        default=400,
+        help="calls fired at each 50/m limit (default: %(default)s)",
+    )
+    concurrency.add_argument(
+        "--concurrency-clients",
+        type=_positive,
+        default=100,
+        help="client threads firing them (default: %(default)s)",
+    )
+    parts = parser.add_argument_group("parts")
+    parts.add_argument(
+        "--skip-throughput",
+        action="store_true",
+        help="skip the throughput rounds (wrk)",
+    )
+    parts.add_argument(
+        "--skip-concurrency",
+        action="store_true",
+        help="skip the over-admission measurement",
+    )
     services = parser.add_argument_group("services")
     services.add_argument(
         "--postgres-url",
@@ -232,6 +270,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--wrk-threads cannot exceed --connections")
     if args.warmup < 0 or args.retries < 0 or args.max_foreign_cpu < 0:
         parser.error("--warmup, --retries and --max-foreign-cpu cannot be negative")
+    if args.skip_throughput and args.skip_concurrency:
+        parser.error("--skip-throughput and --skip-concurrency leave nothing to run")
     return args
 
 
@@ -320,12 +360,15 @@ def bench_environment(*, database_url: str, redis_url: str) -> dict[str, str]:
         EMAIL_URL="dummymail://",
         DEMO_ADMIN_PASSWORD=secrets.token_urlsafe(16),
         DEMO_DEV_PASSWORD=secrets.token_urlsafe(16),
+        # The access token is issued before the run and must outlive it.
+        OAUTH_ACCESS_TOKEN_LIFETIME_SECONDS="86400",  # noqa: S106 - not a secret
     )
     return env
 
 
 def prepare(env: dict[str, str]) -> dict:
-    """Migrate, seed and issue both keys; see ``benchmarks/prepare.py``."""
+    """Migrate, seed, issue the credentials and count queries; see
+    ``benchmarks/prepare.py``."""
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.prepare"],
         cwd=ROOT,
@@ -349,7 +392,12 @@ def free_port() -> int:
 
 
 def gunicorn_start(
-    args: argparse.Namespace, env: dict[str, str], port: int
+    env: dict[str, str],
+    port: int,
+    *,
+    workers: int,
+    worker_class: str,
+    threads: int | None,
 ) -> subprocess.Popen:
     command = [
         sys.executable,
@@ -361,14 +409,14 @@ def gunicorn_start(
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
-        str(args.workers),
+        str(workers),
         "--worker-class",
-        args.worker_class,
+        worker_class,
         "--log-level",
         "warning",
     ]
-    if args.threads is not None:
-        command += ["--threads", str(args.threads)]
+    if threads is not None:
+        command += ["--threads", str(threads)]
     return subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 - no shell
 
 
@@ -625,10 +673,146 @@ def measure(
             repeats += repeated
             print(
                 f"round {round_index + 1}/{args.rounds}  "
-                f"{summary.variant.name:<12} {_describe(sample)}",
+                f"{summary.variant.name:<15} {_describe(sample)}",
                 flush=True,
             )
     return summaries, repeats
+
+
+# --- over-admission under concurrency ---------------------------------------------
+
+CONCURRENCY_WORKERS = 2
+CONCURRENCY_THREADS = 8
+CONCURRENCY_LIMIT = 50  # both limits: the key's 50/m, DRF's "bench" 50/min
+# Fire only when at least this many seconds remain in the key's rate window.
+MIN_WINDOW_LEFT = 20.0
+
+
+@dataclass(frozen=True)
+class Burst:
+    label: str
+    statuses: dict[int, int]
+    seconds: float
+    waited: float  # seconds waited for a fresh rate window first
+
+    @property
+    def admitted(self) -> int:
+        return self.statuses.get(200, 0)
+
+    @property
+    def refused(self) -> int:
+        return self.statuses.get(429, 0)
+
+    @property
+    def other(self) -> int:
+        return sum(n for code, n in self.statuses.items() if code not in (200, 429))
+
+
+def _status(url: str, headers: dict[str, str]) -> int:
+    try:
+        return _get(url, headers)[0]
+    except OSError:
+        return 0  # no answer: counted apart from 200 and 429
+
+
+def burst(
+    label: str, url: str, headers: dict[str, str], args: argparse.Namespace
+) -> Burst:
+    """``--concurrency-requests`` GETs from ``--concurrency-clients`` threads
+    at once (they wait at a barrier); the count of each status."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    clients = min(args.concurrency_clients, args.concurrency_requests)
+    start = Barrier(clients)
+
+    def call(index: int) -> int:
+        if index < clients:
+            start.wait()
+        return _status(url, headers)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        codes = list(pool.map(call, range(args.concurrency_requests)))
+    elapsed = time.monotonic() - started
+    statuses: dict[int, int] = {}
+    for code in codes:
+        statuses[code] = statuses.get(code, 0) + 1
+    return Burst(label, dict(sorted(statuses.items())), elapsed, 0.0)
+
+
+def wait_for_fresh_window(key_id: int) -> float:
+    """Sleep until at least MIN_WINDOW_LEFT seconds remain in the key's
+    one-minute window (django-ratelimit staggers its end per key); returns
+    the seconds slept."""
+    from django_ratelimit.core import _get_window
+
+    left = _get_window(f"key:{key_id}", 60) - time.time()
+    if left >= MIN_WINDOW_LEFT:
+        print(f"  {left:.1f}s left in the key's rate window: no wait", flush=True)
+        return 0.0
+    wait = left + 0.5  # into the next window, which then has ~59.5 s left
+    print(
+        f"  only {left:.1f}s left in the key's rate window: waiting {wait:.1f}s "
+        "for the next one",
+        flush=True,
+    )
+    time.sleep(wait)
+    return wait
+
+
+def over_admission(
+    env: dict[str, str], keys: dict, args: argparse.Namespace
+) -> list[Burst]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    print(
+        f"Over-admission: gunicorn with {CONCURRENCY_WORKERS} gthread workers x "
+        f"{CONCURRENCY_THREADS} threads, {args.concurrency_requests} concurrent "
+        f"calls from {args.concurrency_clients} client threads per limit.",
+        flush=True,
+    )
+    server = gunicorn_start(
+        env,
+        port,
+        workers=CONCURRENCY_WORKERS,
+        worker_class="gthread",
+        threads=CONCURRENCY_THREADS,
+    )
+    try:
+        wait_until_ready(server, base, timeout=60)
+        book = f"books/{keys['book_id']}/"
+        waited = wait_for_fresh_window(keys["limited_key_id"])
+        gatehouse = burst(
+            "Gatehouse key, `--rate 50/m` (Redis Lua script)",
+            f"{base}/api/books/v1/{book}",
+            {"X-API-Key": keys["limited_key"]},
+            args,
+        )
+        gatehouse = Burst(
+            gatehouse.label, gatehouse.statuses, gatehouse.seconds, waited
+        )
+        drf = burst(
+            "DRF `ScopedRateThrottle`, `50/min` (history in Redis)",
+            f"{base}/bench/drf-throttle/{book}",
+            {},
+            args,
+        )
+    finally:
+        gunicorn_stop(server)
+    for result in (gatehouse, drf):
+        print(
+            f"  {result.label}: {result.admitted} x 200, {result.refused} x 429, "
+            f"{result.other} other ({result.statuses}) in {result.seconds:.2f}s",
+            flush=True,
+        )
+    print(
+        f"over-admission: Gatehouse {gatehouse.admitted} admitted of limit "
+        f"{CONCURRENCY_LIMIT} (exactly {CONCURRENCY_LIMIT} expected), DRF "
+        f"ScopedRateThrottle {drf.admitted} admitted",
+        flush=True,
+    )
+    return [gatehouse, drf]
 
 
 # --- report ------------------------------------------------------------------------
@@ -668,25 +852,31 @@ def cpu_model() -> str:
 
 
 def run_header(args: argparse.Namespace, postgres_version: int) -> str:
+    major, minor = divmod(postgres_version, 10000)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"### {stamp}, commit {commit_description()}\n\n"
+        f"gunicorn {metadata.version('gunicorn')}; "
+        f"{os.cpu_count()} CPUs ({cpu_model()}), "
+        f"{platform.system()}, Python {platform.python_version()}, "
+        f"Django {metadata.version('django')}, PostgreSQL {major}.{minor}, "
+        "Redis on the same machine."
+    )
+
+
+def throughput_header(args: argparse.Namespace) -> str:
     workers = f"{args.workers} {args.worker_class} workers"
     if args.threads:
         workers += f" x {args.threads} threads"
-    major, minor = divmod(postgres_version, 10000)
     rounds = (
         f"median of {args.rounds} interleaved rounds"
         if args.rounds > 1
         else "one round"
     )
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
-        f"### {stamp}, commit {commit_description()}\n\n"
-        f"gunicorn {metadata.version('gunicorn')}, {workers}; "
+        f"Throughput: {workers}; "
         f"`wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration}s`, "
-        f"{rounds} after {args.warmup}s of warm-up per set-up; "
-        f"{os.cpu_count()} CPUs ({cpu_model()}), "
-        f"{platform.system()}, Python {platform.python_version()}, "
-        f"Django {metadata.version('django')}, PostgreSQL {major}.{minor}, "
-        "Redis on the same machine."
+        f"{rounds} after {args.warmup}s of warm-up per set-up."
     )
 
 
@@ -741,6 +931,49 @@ def results_table(
     return "\n".join(lines + ([""] + notes if notes else []))
 
 
+def queries_note(queries: dict, variants: Sequence[Variant]) -> str:
+    labels = {variant.name: variant.label for variant in variants}
+    parts = [
+        f"{labels.get(name, name)} {counts['warm']} (first call {counts['cold']})"
+        for name, counts in queries.items()
+    ]
+    return (
+        "Database queries per warm call (counted in process with "
+        "`CaptureQueriesContext`, third call; the first call in brackets): "
+        + "; ".join(parts)
+        + "."
+    )
+
+
+def over_admission_table(bursts: Sequence[Burst], args: argparse.Namespace) -> str:
+    lines = [
+        f"Over-admission under concurrency: gunicorn with {CONCURRENCY_WORKERS} "
+        f"gthread workers x {CONCURRENCY_THREADS} threads; "
+        f"{args.concurrency_requests} GETs of the book from "
+        f"{args.concurrency_clients} client threads at once, per limit of "
+        f"{CONCURRENCY_LIMIT} a minute.",
+        "",
+        "| Throttle | Admitted (200) | Refused (429) | Other | Limit | "
+        "Over-admitted | Seconds |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for result in bursts:
+        lines.append(
+            f"| {result.label} | {result.admitted} | {result.refused} "
+            f"| {result.other} | {CONCURRENCY_LIMIT} "
+            f"| {max(result.admitted - CONCURRENCY_LIMIT, 0)} "
+            f"| {result.seconds:.2f} |"
+        )
+    waited = bursts[0].waited
+    lines += [
+        "",
+        "The Gatehouse burst started with at least "
+        f"{MIN_WINDOW_LEFT:.0f}s left in the key's rate window"
+        + (f" (waited {waited:.1f}s for a fresh one)." if waited else "."),
+    ]
+    return "\n".join(lines)
+
+
 def results_append(text: str) -> None:
     existing = RESULTS.read_text() if RESULTS.exists() else ""
     RESULTS.write_text(existing.rstrip("\n") + "\n\n" + text + "\n")
@@ -750,6 +983,7 @@ def results_append(text: str) -> None:
 
 
 def variants_for(keys: dict) -> list[Variant]:
+    bearer = f"Bearer {keys['access_token']}"
     return [
         Variant(
             name="baseline",
@@ -764,17 +998,31 @@ def variants_for(keys: dict) -> list[Variant]:
             header_value=keys["gatehouse_key"],
         ),
         Variant(
+            name="gatehouse-oauth",
+            label="Gatehouse OAuth token (`Authorization: Bearer`)",
+            path="/api/books/v1/books/{book_id}/",
+            header_name="Authorization",
+            header_value=bearer,
+        ),
+        Variant(
             name="drf-api-key",
             label="djangorestframework-api-key (`HasAPIKey`)",
             path="/bench/drf-api-key/books/{book_id}/",
             header_name="Authorization",
             header_value=f"Api-Key {keys['drf_api_key']}",
         ),
+        Variant(
+            name="dot-oauth",
+            label="django-oauth-toolkit (`OAuth2Authentication` + `TokenHasScope`)",
+            path="/bench/dot-oauth/books/{book_id}/",
+            header_name="Authorization",
+            header_value=bearer,
+        ),
     ]
 
 
 def run(args: argparse.Namespace) -> str:
-    wrk = require_wrk()
+    wrk = "" if args.skip_throughput else require_wrk()
     redis_flush(args.redis_url)
     postgres_version = database_create(args.postgres_url, args.database_name)
     server = None
@@ -785,19 +1033,36 @@ def run(args: argparse.Namespace) -> str:
         )
         print(f"Preparing database {args.database_name} ...", flush=True)
         keys = prepare(env)
-        port = args.port or free_port()
-        base = f"http://127.0.0.1:{port}"
-        server = gunicorn_start(args, env, port)
-        wait_until_ready(server, base, timeout=60)
-        target = Target(
-            base=base,
-            book_id=keys["book_id"],
-            server_pid=server.pid,
-            database=args.database_name,
-        )
         variants = variants_for(keys)
-        check_variants(target, variants)
-        summaries, repeats = measure(wrk, target, variants, args)
+        sections = [queries_note(keys["queries"], variants)]
+        print(sections[0], flush=True)
+        if not args.skip_throughput:
+            port = args.port or free_port()
+            base = f"http://127.0.0.1:{port}"
+            server = gunicorn_start(
+                env,
+                port,
+                workers=args.workers,
+                worker_class=args.worker_class,
+                threads=args.threads,
+            )
+            wait_until_ready(server, base, timeout=60)
+            target = Target(
+                base=base,
+                book_id=keys["book_id"],
+                server_pid=server.pid,
+                database=args.database_name,
+            )
+            check_variants(target, variants)
+            summaries, repeats = measure(wrk, target, variants, args)
+            gunicorn_stop(server)
+            server = None
+            sections[:0] = [
+                throughput_header(args),
+                results_table(summaries, repeats, args.max_foreign_cpu),
+            ]
+        if not args.skip_concurrency:
+            sections.append(over_admission_table(over_admission(env, keys, args), args))
     finally:
         if server is not None:
             gunicorn_stop(server)
@@ -806,8 +1071,7 @@ def run(args: argparse.Namespace) -> str:
             redis_flush(args.redis_url)
         except BenchError as error:
             print(f"Cleaning up failed: {error}", file=sys.stderr)
-    header = run_header(args, postgres_version)
-    return header + "\n\n" + results_table(summaries, repeats, args.max_foreign_cpu)
+    return "\n\n".join([run_header(args, postgres_version), *sections])
 
 
 def _interrupted(signum: int, frame: object) -> None:

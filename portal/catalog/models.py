@@ -132,6 +132,15 @@ class Subscription(models.Model):
         choices=SubscriptionStatus.choices,
         default=SubscriptionStatus.PENDING,
     )
+    # A change to a plan that needs approval, waiting for staff; the current
+    # plan stays in force until then.
+    requested_plan = models.ForeignKey(
+        Plan,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="requested_by",
+    )
     reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     decided_at = models.DateTimeField(null=True, blank=True)

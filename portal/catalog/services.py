@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from portal.audit.services import record
 from portal.catalog.models import Api, Plan, Scope, Subscription, SubscriptionStatus
-from portal.errors import Conflict
+from portal.errors import Conflict, InvalidInput
 
 
 @dataclass
@@ -100,3 +100,179 @@ def subscription_create_active(*, app, plan: Plan, actor=None) -> Subscription:
             data={"plan": plan.slug, "api": plan.api.slug, "status": "active"},
         )
     return subscription
+
+
+def _owners_emails(team) -> list[str]:
+    return list(
+        team.memberships.filter(role="owner", user__is_active=True).values_list(
+            "user__email", flat=True
+        )
+    )
+
+
+def _notify(subscription: Subscription, template: str, **context) -> None:
+    from portal.accounts.mail import email_schedule
+
+    for address in _owners_emails(subscription.app.team):
+        email_schedule(
+            template=template,
+            to=address,
+            context={"subscription": subscription, **context},
+        )
+
+
+def _live(app, api) -> Subscription | None:
+    return (
+        Subscription.objects.select_for_update()
+        .filter(app=app, api=api, status__in=LIVE)
+        .first()
+    )
+
+
+LIVE = [SubscriptionStatus.PENDING, SubscriptionStatus.ACTIVE]
+
+
+def subscription_request(*, app, plan: Plan, actor=None, request=None) -> Subscription:
+    """Subscribe ``app`` to ``plan``, or move its live subscription to it.
+
+    A plan that needs approval leaves a new subscription pending, or, for a
+    change of plan, records the request while the current plan stays in
+    force; staff decide. Other plans apply at once. Raises ``Conflict``
+    (``already_subscribed``) for the plan the app already has, and
+    ``InvalidInput`` for a private plan.
+    """
+    if not plan.is_public:
+        raise InvalidInput("This plan is not open for subscription.", field="plan")
+    with transaction.atomic():
+        live = _live(app, plan.api)
+        if (
+            live is not None
+            and live.plan_id == plan.pk
+            and live.requested_plan_id is None
+        ):
+            raise Conflict(
+                f"{app} is already on the {plan.name} plan.", code="already_subscribed"
+            )
+        now = timezone.now()
+        if live is None:
+            live = Subscription.objects.create(
+                app=app,
+                plan=plan,
+                api=plan.api,
+                status=SubscriptionStatus.PENDING
+                if plan.requires_approval
+                else SubscriptionStatus.ACTIVE,
+                decided_at=None if plan.requires_approval else now,
+            )
+            action = (
+                "subscription.request"
+                if plan.requires_approval
+                else "subscription.create"
+            )
+        elif live.status == SubscriptionStatus.PENDING or not plan.requires_approval:
+            old = live.plan
+            live.plan = plan
+            live.requested_plan = None
+            live.save(update_fields=["plan", "requested_plan"])
+            action = "subscription.change"
+            record(
+                action=action,
+                actor=actor,
+                team=app.team,
+                target=live,
+                request=request,
+                data={"from": old.slug, "to": plan.slug},
+            )
+            return live
+        else:
+            live.requested_plan = plan
+            live.save(update_fields=["requested_plan"])
+            action = "subscription.change_request"
+        record(
+            action=action,
+            actor=actor,
+            team=app.team,
+            target=live,
+            request=request,
+            data={"plan": plan.slug, "api": plan.api.slug, "status": live.status},
+        )
+    return live
+
+
+def subscription_approve(
+    *, subscription: Subscription, actor=None, reason: str = "", request=None
+) -> Subscription:
+    """Staff approve a pending subscription or a requested change of plan."""
+    with transaction.atomic():
+        sub = Subscription.objects.select_for_update().get(pk=subscription.pk)
+        if sub.status == SubscriptionStatus.PENDING:
+            sub.status = SubscriptionStatus.ACTIVE
+        elif sub.requested_plan_id is not None:
+            sub.plan_id = sub.requested_plan_id
+            sub.requested_plan = None
+        else:
+            raise Conflict("Nothing is waiting for approval here.", code="not_pending")
+        sub.reason = reason.strip()[:500]
+        sub.decided_at = timezone.now()
+        sub.save()
+        record(
+            action="subscription.approve",
+            actor=actor,
+            team=sub.app.team,
+            target=sub,
+            request=request,
+            data={"plan": sub.plan.slug, "reason": sub.reason},
+        )
+        _notify(sub, "subscription_decided", approved=True)
+    return sub
+
+
+def subscription_reject(
+    *, subscription: Subscription, actor=None, reason: str = "", request=None
+) -> Subscription:
+    """Staff reject a pending subscription (or a requested change of plan)."""
+    reason = reason.strip()[:500]
+    if not reason:
+        raise InvalidInput("Give the developer a reason.", field="reason")
+    with transaction.atomic():
+        sub = Subscription.objects.select_for_update().get(pk=subscription.pk)
+        if sub.status == SubscriptionStatus.PENDING:
+            sub.status = SubscriptionStatus.REJECTED
+        elif sub.requested_plan_id is not None:
+            sub.requested_plan = None
+        else:
+            raise Conflict("Nothing is waiting for approval here.", code="not_pending")
+        sub.reason = reason
+        sub.decided_at = timezone.now()
+        sub.save()
+        record(
+            action="subscription.reject",
+            actor=actor,
+            team=sub.app.team,
+            target=sub,
+            request=request,
+            data={"reason": reason},
+        )
+        _notify(sub, "subscription_decided", approved=False)
+    return sub
+
+
+def subscription_cancel(
+    *, subscription: Subscription, actor=None, request=None
+) -> Subscription:
+    """End a live subscription: its app's calls to the API stop at once."""
+    with transaction.atomic():
+        sub = Subscription.objects.select_for_update().get(pk=subscription.pk)
+        if sub.status not in LIVE:
+            raise Conflict("This subscription has already ended.", code="not_live")
+        sub.status = SubscriptionStatus.CANCELLED
+        sub.requested_plan = None
+        sub.save(update_fields=["status", "requested_plan"])
+        record(
+            action="subscription.cancel",
+            actor=actor,
+            team=sub.app.team,
+            target=sub,
+            request=request,
+        )
+    return sub

@@ -60,6 +60,8 @@ class Credential:
     key_lookup_id: str | None = None
     token_id: int | None = None
     user_id: int | None = None
+    # APIs the app has asked to subscribe to, awaiting staff approval.
+    pending_apis: frozenset[str] = frozenset()
     rate_override: tuple[str, ...] = ()
     allowed_networks: tuple[Any, ...] = field(default=())
 
@@ -122,7 +124,19 @@ def _load_entry(lookup_id: str) -> dict | None:
         "allowed_ips": list(key.allowed_ips),
         "rate_override": list(key.rate_override),
         "subscriptions": subscriptions_snapshot(app.pk),
+        "pending": pending_snapshot(app.pk),
     }
+
+
+def pending_snapshot(app_id: int) -> list[str]:
+    """Slugs of the APIs the app's pending subscriptions are for."""
+    from portal.catalog.models import Subscription, SubscriptionStatus
+
+    return list(
+        Subscription.objects.filter(
+            app_id=app_id, status=SubscriptionStatus.PENDING
+        ).values_list("api__slug", flat=True)
+    )
 
 
 def subscriptions_snapshot(app_id: int) -> list[dict]:
@@ -176,6 +190,7 @@ def _entry_from_snapshot(lookup_id: str, snap: dict) -> KeyEntry:
         key_id=snap["key_id"],
         key_lookup_id=lookup_id,
         rate_override=tuple(snap["rate_override"]),
+        pending_apis=frozenset(snap.get("pending", ())),
         allowed_networks=tuple(
             ipaddress.ip_network(cidr, strict=False) for cidr in snap["allowed_ips"]
         ),

@@ -23,6 +23,7 @@ class Policy:
     tier_subject: str
     monthly_quota: int | None
     quota_subject: str  # the subscription
+    subscription_id: int = 0
 
 
 def _tiers(rates: tuple[str, ...]) -> tuple[Tier, ...]:
@@ -49,4 +50,5 @@ def policy_for(credential: Credential, api_slug: str) -> Policy | None:
         tier_subject=subject,
         monthly_quota=grant.monthly_quota,
         quota_subject=f"sub:{grant.subscription_id}",
+        subscription_id=grant.subscription_id,
     )

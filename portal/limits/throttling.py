@@ -9,6 +9,7 @@ from rest_framework import exceptions
 from rest_framework.throttling import BaseThrottle
 
 from portal.keys.credentials import Credential
+from portal.limits.alerts import quota_alert_send, threshold_crossed
 from portal.limits.counters import Bucket, buckets_for, consume
 from portal.limits.headers import ratelimit_headers
 from portal.limits.policies import policy_for
@@ -71,6 +72,12 @@ class PlanThrottle(BaseThrottle):
         if outcome is None:
             return bool(getattr(settings, "RATELIMIT_FAIL_OPEN", False))
         request.gatehouse_limits = (buckets, outcome, now)
+        if outcome.allowed and policy.monthly_quota:
+            percent = threshold_crossed(outcome.counts[-1], policy.monthly_quota)
+            if percent is not None:
+                quota_alert_send.enqueue(
+                    subscription_id=policy.subscription_id, percent=percent
+                )
         return outcome.allowed
 
     @staticmethod

@@ -17,6 +17,7 @@ from portal.keys.credentials import (
     cache_invalidate,
     cached_entry,
     grants_from_snapshot,
+    pending_snapshot,
     subscriptions_snapshot,
 )
 
@@ -59,6 +60,7 @@ def _load(checksum: str) -> dict | None:
         "team_slug": app.team.slug,
         "scopes": token.scope.split(),
         "subscriptions": subscriptions_snapshot(app.pk),
+        "pending": pending_snapshot(app.pk),
     }
 
 
@@ -76,6 +78,7 @@ def _build(snap: dict) -> TokenEntry:
             subscriptions=grants_from_snapshot(snap["subscriptions"]),
             token_id=snap["token_id"],
             user_id=snap["user_id"],
+            pending_apis=frozenset(snap.get("pending", ())),
         ),
     )
 

@@ -13,7 +13,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.accounts.selectors import membership_get
-from portal.catalog.selectors import scopes_granted, subscription_active_list
+from portal.catalog.selectors import (
+    api_list_public,
+    quota_usage,
+    scopes_granted,
+    subscription_live_list,
+)
 from portal.errors import GatehouseError
 from portal.keys import services as key_services
 from portal.keys.selectors import api_key_get, api_key_list
@@ -73,7 +78,11 @@ def _app_page(request, app, *, key_form=None, status=200) -> HttpResponse:
             "app": app,
             "team": app.team,
             "keys": api_key_list(app=app),
-            "subscriptions": subscription_active_list(app=app),
+            "subscriptions": [
+                (sub, quota_usage(subscription=sub))
+                for sub in subscription_live_list(app=app)
+            ],
+            "apis": api_list_public(),
             "key_form": key_form or KeyCreateForm(scope_choices=_scope_choices(app)),
             "now": timezone.now(),
         },

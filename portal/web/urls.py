@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal.web import app_pages, oauth_pages, views
+from portal.web import app_pages, oauth_pages, subscription_pages, views
 
 app_name = "portal"
 
@@ -36,6 +36,18 @@ urlpatterns = [
         "accounts/password/reset/complete/",
         views.PasswordResetCompleteView.as_view(),
         name="password-reset-complete",
+    ),
+    path("apis/", subscription_pages.api_list, name="api-list"),
+    path("apis/<slug:api_slug>/", subscription_pages.api_detail, name="api-detail"),
+    path(
+        "teams/<slug:team_slug>/apps/<slug:app_slug>/subscriptions/",
+        subscription_pages.subscribe,
+        name="subscribe",
+    ),
+    path(
+        "teams/<slug:team_slug>/apps/<slug:app_slug>/subscriptions/<int:subscription_id>/cancel/",
+        subscription_pages.subscription_cancel,
+        name="subscription-cancel",
     ),
     path("teams/", views.team_list, name="team-list"),
     path("teams/new/", views.team_create, name="team-create"),

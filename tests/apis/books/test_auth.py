@@ -351,10 +351,15 @@ def test_a_scope_change_applies_on_the_next_call(api_client, books_app, author):
 
 
 @pytest.mark.parametrize(
-    "status", [SubscriptionStatus.CANCELLED, SubscriptionStatus.PENDING]
+    ("status", "code"),
+    [
+        (SubscriptionStatus.CANCELLED, "no_subscription"),
+        (SubscriptionStatus.REJECTED, "no_subscription"),
+        (SubscriptionStatus.PENDING, "subscription_pending"),
+    ],
 )
-def test_without_an_active_subscription_the_call_is_403_no_subscription(
-    api_client, books_app, status
+def test_without_an_active_subscription_the_call_is_403(
+    api_client, books_app, status, code
 ):
     assert get_books(api_client, books_app.full_key).status_code == 200
 
@@ -362,7 +367,7 @@ def test_without_an_active_subscription_the_call_is_403_no_subscription(
     books_app.subscription.save()
     response = get_books(api_client, books_app.full_key)
 
-    assert_refused(response, 403, "no_subscription", None)
+    assert_refused(response, 403, code, None)
 
 
 # --- suspension ---------------------------------------------------------------
