@@ -3,6 +3,7 @@ and the subscription's monthly quota."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from portal.catalog.rates import parse_rate
@@ -26,7 +27,9 @@ class Policy:
     subscription_id: int = 0
 
 
+@functools.lru_cache(maxsize=1024)
 def _tiers(rates: tuple[str, ...]) -> tuple[Tier, ...]:
+    # Cached: a handful of distinct plans, parsed on every served call.
     tiers = []
     for rate in rates:
         limit, period = parse_rate(rate)
