@@ -20,10 +20,16 @@ def scopes_granted(*, app) -> QuerySet[Scope]:
 
 
 def api_list_public():
-    from portal.catalog.models import Api, Visibility
+    """Public APIs, each with only its public plans prefetched (as ``plans``)."""
+    from django.db.models import Prefetch
+
+    from portal.catalog.models import Api, Plan, Visibility
 
     return Api.objects.filter(visibility=Visibility.PUBLIC).prefetch_related(
-        "plans__scopes"
+        Prefetch(
+            "plans",
+            queryset=Plan.objects.filter(is_public=True).prefetch_related("scopes"),
+        )
     )
 
 

@@ -173,7 +173,10 @@ def subscription_request(*, app, plan: Plan, actor=None, request=None) -> Subscr
             old = live.plan
             live.plan = plan
             live.requested_plan = None
-            live.save(update_fields=["plan", "requested_plan"])
+            if not plan.requires_approval:
+                live.status = SubscriptionStatus.ACTIVE
+                live.decided_at = now
+            live.save(update_fields=["plan", "requested_plan", "status", "decided_at"])
             action = "subscription.change"
             record(
                 action=action,

@@ -16,7 +16,8 @@ def threshold_crossed(count: int, quota: int) -> int | None:
     Counts are incremented atomically, so exactly one call per month reaches
     each value: no extra bookkeeping is needed to send each alert once.
     """
-    for percent in THRESHOLDS:
+    # Highest first: on a tiny quota 80% and 100% can be the same count.
+    for percent in sorted(THRESHOLDS, reverse=True):
         if count == math.ceil(quota * percent / 100):
             return percent
     return None

@@ -38,16 +38,9 @@ def api_detail(request: HttpRequest, api_slug: str) -> HttpResponse:
 @require_POST
 def subscribe(request: HttpRequest, team_slug: str, app_slug: str) -> HttpResponse:
     app = app_get_for_user(user=request.user, team_slug=team_slug, app_slug=app_slug)
-    plan = (
-        Plan.objects.select_related("api")
-        .filter(
-            pk=request.POST.get("plan")
-            if str(request.POST.get("plan", "")).isdigit()
-            else 0,
-            is_public=True,
-        )
-        .first()
-    )
+    raw = request.POST.get("plan", "")
+    plan_id = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else 0
+    plan = Plan.objects.select_related("api").filter(pk=plan_id, is_public=True).first()
     if plan is None:
         messages.error(request, "Choose one of the listed plans.")
         return redirect("portal:app-detail", team_slug, app_slug)
