@@ -202,46 +202,19 @@ def subscription_request(*, app, plan: Plan, actor=None, request=None) -> Subscr
     return live
 
 
-def subscription_approve(
-    *, subscription: Subscription, actor=None, reason: str = "", request=None
+def _decide(
+    subscription: Subscription, *, approve: bool, actor, reason: str, request
 ) -> Subscription:
-    """Staff approve a pending subscription or a requested change of plan."""
+    """Staff's decision on a pending subscription or a requested plan change."""
     with transaction.atomic():
         sub = Subscription.objects.select_for_update().get(pk=subscription.pk)
         if sub.status == SubscriptionStatus.PENDING:
-            sub.status = SubscriptionStatus.ACTIVE
+            sub.status = (
+                SubscriptionStatus.ACTIVE if approve else SubscriptionStatus.REJECTED
+            )
         elif sub.requested_plan_id is not None:
-            sub.plan_id = sub.requested_plan_id
-            sub.requested_plan = None
-        else:
-            raise Conflict("Nothing is waiting for approval here.", code="not_pending")
-        sub.reason = reason.strip()[:500]
-        sub.decided_at = timezone.now()
-        sub.save()
-        record(
-            action="subscription.approve",
-            actor=actor,
-            team=sub.app.team,
-            target=sub,
-            request=request,
-            data={"plan": sub.plan.slug, "reason": sub.reason},
-        )
-        _notify(sub, "subscription_decided", approved=True)
-    return sub
-
-
-def subscription_reject(
-    *, subscription: Subscription, actor=None, reason: str = "", request=None
-) -> Subscription:
-    """Staff reject a pending subscription (or a requested change of plan)."""
-    reason = reason.strip()[:500]
-    if not reason:
-        raise InvalidInput("Give the developer a reason.", field="reason")
-    with transaction.atomic():
-        sub = Subscription.objects.select_for_update().get(pk=subscription.pk)
-        if sub.status == SubscriptionStatus.PENDING:
-            sub.status = SubscriptionStatus.REJECTED
-        elif sub.requested_plan_id is not None:
+            if approve:
+                sub.plan_id = sub.requested_plan_id
             sub.requested_plan = None
         else:
             raise Conflict("Nothing is waiting for approval here.", code="not_pending")
@@ -249,15 +222,42 @@ def subscription_reject(
         sub.decided_at = timezone.now()
         sub.save()
         record(
-            action="subscription.reject",
+            action="subscription.approve" if approve else "subscription.reject",
             actor=actor,
             team=sub.app.team,
             target=sub,
             request=request,
-            data={"reason": reason},
+            data={"plan": sub.plan.slug, "reason": reason},
         )
-        _notify(sub, "subscription_decided", approved=False)
+        _notify(sub, "subscription_decided", approved=approve)
     return sub
+
+
+def subscription_approve(
+    *, subscription: Subscription, actor=None, reason: str = "", request=None
+) -> Subscription:
+    """Staff approve a pending subscription or a requested change of plan;
+    the team's owners are emailed. Raises ``Conflict`` if nothing waits."""
+    return _decide(
+        subscription,
+        approve=True,
+        actor=actor,
+        reason=reason.strip()[:500],
+        request=request,
+    )
+
+
+def subscription_reject(
+    *, subscription: Subscription, actor=None, reason: str = "", request=None
+) -> Subscription:
+    """Staff reject a pending subscription (or a requested change of plan,
+    keeping the current one); a reason is required and mailed to the owners."""
+    reason = reason.strip()[:500]
+    if not reason:
+        raise InvalidInput("Give the developer a reason.", field="reason")
+    return _decide(
+        subscription, approve=False, actor=actor, reason=reason, request=request
+    )
 
 
 def subscription_cancel(

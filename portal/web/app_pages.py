@@ -33,11 +33,8 @@ from portal.web.forms import (
     KeyRevokeForm,
     KeyRotateForm,
     KeyScopesForm,
+    add_domain_error,
 )
-
-
-def _form_error(form, error: GatehouseError) -> None:
-    form.add_error(error.field if error.field in form.fields else None, error.message)
 
 
 def _scope_choices(app) -> list[tuple[str, str]]:
@@ -61,7 +58,7 @@ def app_create(request: HttpRequest, team_slug: str) -> HttpResponse:
                 request=request,
             )
         except GatehouseError as error:
-            _form_error(form, error)
+            add_domain_error(form, error)
         else:
             messages.success(request, f"App “{app.name}” created.")
             return redirect("portal:app-detail", team_slug, app.slug)
@@ -123,7 +120,7 @@ def key_create(request: HttpRequest, team_slug: str, app_slug: str) -> HttpRespo
                 request=request,
             )
         except GatehouseError as error:
-            _form_error(form, error)
+            add_domain_error(form, error)
         else:
             return _key_created(request, app, issued)
     return _app_page(request, app, key_form=form)
@@ -170,7 +167,7 @@ def key_detail(
             try:
                 _apply_key_change(request, key, action, form.cleaned_data)
             except GatehouseError as error:
-                _form_error(form, error)
+                add_domain_error(form, error)
             else:
                 messages.success(request, "Key updated.")
                 return redirect("portal:key-detail", team_slug, app_slug, lookup_id)
@@ -241,7 +238,7 @@ def key_rotate(
                 request=request,
             )
         except GatehouseError as error:
-            _form_error(form, error)
+            add_domain_error(form, error)
         else:
             return _key_created(request, app, issued, rotated_from=key)
     return render(

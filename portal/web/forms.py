@@ -7,6 +7,12 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
 from portal.accounts.models import Role, User
+from portal.errors import GatehouseError
+
+
+def add_domain_error(form: forms.Form, error: GatehouseError) -> None:
+    """Show a service's error on the form field it names (else on the form)."""
+    form.add_error(error.field if error.field in form.fields else None, error.message)
 
 
 class SignupForm(forms.Form):

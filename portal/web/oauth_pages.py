@@ -23,13 +23,9 @@ from portal.oauth.selectors import (
     authorized_app_get,
     authorized_app_list,
 )
-from portal.web.forms import OAuthClientForm, RedirectUrisForm
+from portal.web.forms import OAuthClientForm, RedirectUrisForm, add_domain_error
 
 GRANT_NAMES = {value: name for name, value in services.GRANTS.items()}
-
-
-def _form_error(form, error: GatehouseError) -> None:
-    form.add_error(error.field if error.field in form.fields else None, error.message)
 
 
 def _client_page(request, app, *, form=None, uris_form=None, secret=None):
@@ -75,7 +71,7 @@ def oauth_client(request: HttpRequest, team_slug: str, app_slug: str) -> HttpRes
                 request=request,
             )
         except GatehouseError as error:
-            _form_error(form, error)
+            add_domain_error(form, error)
         else:
             messages.success(request, "OAuth client saved.")
             return _client_page(request, app, secret=secret)
@@ -116,7 +112,7 @@ def oauth_redirect_uris(
                 request=request,
             )
         except GatehouseError as error:
-            _form_error(form, error)
+            add_domain_error(form, error)
         else:
             messages.success(request, "Redirect URIs saved.")
             return redirect("portal:oauth-client", team_slug, app_slug)

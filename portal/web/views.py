@@ -6,7 +6,6 @@ render. Services raise ``GatehouseError``; its message goes onto the form.
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -33,14 +32,9 @@ from portal.web.forms import (
     ResendVerificationForm,
     SignupForm,
     TeamCreateForm,
+    add_domain_error,
 )
 from portal.web.throttling import attempt_throttle, too_many_attempts
-
-
-def _form_error(form: forms.Form, error: GatehouseError) -> None:
-    field = error.field if error.field in form.fields else None
-    form.add_error(field, error.message)
-
 
 # --- home and dashboard ----------------------------------------------------
 
@@ -86,7 +80,7 @@ def signup(request: HttpRequest) -> HttpResponse:
                     request=request,
                 )
             except GatehouseError as error:
-                _form_error(form, error)
+                add_domain_error(form, error)
             else:
                 return render(
                     request,
@@ -264,7 +258,7 @@ def team_create(request: HttpRequest) -> HttpResponse:
                 request=request,
             )
         except GatehouseError as error:
-            _form_error(form, error)
+            add_domain_error(form, error)
         else:
             messages.success(request, f"Team “{team.name}” created.")
             return redirect("portal:team-detail", team_slug=team.slug)
@@ -316,7 +310,7 @@ def member_add(request: HttpRequest, team_slug: str) -> HttpResponse:
         except Forbidden as error:
             raise PermissionDenied(error.message) from error
         except GatehouseError as error:
-            _form_error(form, error)
+            add_domain_error(form, error)
         else:
             messages.success(request, f"{added.user.email} added as {added.role}.")
             return redirect("portal:team-detail", team_slug=team_slug)
