@@ -8,6 +8,8 @@ resets. Both are Structured Field Lists (RFC 9651).
 
 from __future__ import annotations
 
+import math
+
 from portal.limits.counters import Bucket, Outcome
 
 
@@ -21,7 +23,7 @@ def ratelimit_headers(
     """The two header fields for a call counted (or refused) in ``buckets``."""
     policy = ", ".join(f"{_name(b)};q={b.limit};w={b.window}" for b in buckets)
     current = ", ".join(
-        f"{_name(b)};r={max(0, b.limit - c)};t={max(0, int(b.reset_at - now))}"
+        f"{_name(b)};r={max(0, b.limit - c)};t={max(0, math.ceil(b.reset_at - now))}"
         for b, c in zip(buckets, outcome.counts, strict=True)
     )
     return {"RateLimit-Policy": policy, "RateLimit": current}
