@@ -289,3 +289,26 @@ def stopped_clock(time_machine):
     now = datetime.now(tz=UTC)
     time_machine.move_to(now, tick=False)
     return now
+
+
+# =============================================================================
+# Subscriptions and quota alerts (tests/portal/catalog, tests/portal/limits).
+# =============================================================================
+
+
+@pytest.fixture
+def owners(developer, developer_team, user_factory, membership_factory):
+    """The active owners' addresses; a member and a deactivated owner get no mail."""
+    second = user_factory(password=None, email="second-owner@example.com")
+    membership_factory(user=second, team=developer_team, role=Role.OWNER)
+    membership_factory(
+        user=user_factory(password=None, email="member@example.com"),
+        team=developer_team,
+        role=Role.MEMBER,
+    )
+    membership_factory(
+        user=user_factory(password=None, email="gone@example.com", is_active=False),
+        team=developer_team,
+        role=Role.OWNER,
+    )
+    return sorted([developer.email, second.email])

@@ -7,7 +7,6 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from portal.accounts.models import Role
 from portal.audit.models import AuditEvent
 from portal.catalog.models import Subscription, SubscriptionStatus
 from portal.catalog.services import (
@@ -27,24 +26,6 @@ CHANGELIST = "admin:catalog_subscription_changelist"
 def business_plan(catalog):
     """Books "business": needs staff approval."""
     return catalog.plans.get(slug="business")
-
-
-@pytest.fixture
-def owners(developer, developer_team, user_factory, membership_factory):
-    """The team's owners' addresses; a member and a deactivated owner get no mail."""
-    second = user_factory(password=None, email="second-owner@example.com")
-    membership_factory(user=second, team=developer_team, role=Role.OWNER)
-    membership_factory(
-        user=user_factory(password=None, email="member@example.com"),
-        team=developer_team,
-        role=Role.MEMBER,
-    )
-    membership_factory(
-        user=user_factory(password=None, email="gone@example.com", is_active=False),
-        team=developer_team,
-        role=Role.OWNER,
-    )
-    return sorted([developer.email, second.email])
 
 
 @pytest.fixture

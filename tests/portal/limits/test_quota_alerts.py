@@ -7,30 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from portal.accounts.models import Role
 from tests.apis.assertions import assert_problem
 
 BOOKS = "/api/books/v1/books/"
 MID_JUNE = datetime(2026, 6, 15, 12, 0, 0, tzinfo=UTC)
 MID_JULY = datetime(2026, 7, 15, 12, 0, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def owners(developer, developer_team, user_factory, membership_factory):
-    """The active owners' addresses; a member and a deactivated owner get no mail."""
-    second = user_factory(password=None, email="second-owner@example.com")
-    membership_factory(user=second, team=developer_team, role=Role.OWNER)
-    membership_factory(
-        user=user_factory(password=None, email="member@example.com"),
-        team=developer_team,
-        role=Role.MEMBER,
-    )
-    membership_factory(
-        user=user_factory(password=None, email="gone@example.com", is_active=False),
-        team=developer_team,
-        role=Role.OWNER,
-    )
-    return sorted([developer.email, second.email])
 
 
 @pytest.fixture
