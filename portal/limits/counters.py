@@ -13,7 +13,11 @@ embedded default (an in-process cache) does the same under a process lock.
 from __future__ import annotations
 
 import calendar
+import collections
+import functools
+import hashlib
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -53,6 +57,22 @@ def month_end(now: float) -> int:
     return int(end.timestamp()) + 86400
 
 
+@functools.lru_cache(maxsize=4096)
+def _tier_key(subject: str, limit: int, period: int, window: int) -> str:
+    # django-ratelimit's key (a SHA-256 of its parts); the same for every call
+    # in one window, so it is computed once per window, not once per call.
+    return _make_cache_key(GROUP, window, (limit, period), subject, None)
+
+
+@functools.lru_cache(maxsize=64)
+def _month(day: int) -> tuple[str, int, int]:
+    """For a day (days since the epoch, UTC): the month's ``YYYYMM``, its
+    length in seconds and the epoch second it ends."""
+    moment = datetime.fromtimestamp(day * 86400, UTC)
+    days = calendar.monthrange(moment.year, moment.month)[1]
+    return f"{moment:%Y%m}", days * 86400, month_end(day * 86400)
+
+
 def buckets_for(policy: Policy, now: float | None = None) -> list[Bucket]:
     now = time.time() if now is None else now
     buckets = []
@@ -61,8 +81,8 @@ def buckets_for(policy: Policy, now: float | None = None) -> list[Bucket]:
         buckets.append(
             Bucket(
                 label=tier.rate,
-                cache_key=_make_cache_key(
-                    GROUP, window, (tier.limit, tier.period), policy.tier_subject, None
+                cache_key=_tier_key(
+                    policy.tier_subject, tier.limit, tier.period, window
                 ),
                 limit=tier.limit,
                 window=tier.period,
@@ -70,15 +90,14 @@ def buckets_for(policy: Policy, now: float | None = None) -> list[Bucket]:
             )
         )
     if policy.monthly_quota is not None:
-        moment = datetime.fromtimestamp(now, UTC)
-        days = calendar.monthrange(moment.year, moment.month)[1]
+        month, length, end = _month(int(now) // 86400)
         buckets.append(
             Bucket(
                 label="quota",
-                cache_key=f"gk:quota:{policy.quota_subject}:{moment:%Y%m}",
+                cache_key=f"gk:quota:{policy.quota_subject}:{month}",
                 limit=policy.monthly_quota,
-                window=days * 86400,
-                reset_at=month_end(now),
+                window=length,
+                reset_at=end,
             )
         )
     return buckets
@@ -109,8 +128,9 @@ end
 return out
 """
 
+_LUA_SHA = hashlib.sha1(_LUA.encode()).hexdigest()  # noqa: S324 - Redis names scripts so
+
 _local_lock = threading.Lock()
-_script = None
 _last_warning = 0.0
 
 
@@ -126,18 +146,76 @@ def _ttl(bucket: Bucket, now: float) -> int:
     return max(1, int(bucket.reset_at - now)) + EXPIRATION_FUDGE
 
 
-def _consume_redis(cache, buckets: list[Bucket], now: float) -> Outcome:
-    global _script
-    from django_redis import get_redis_connection
+class _Connections:
+    """Idle Redis connections reserved for the limit check.
 
-    if _script is None:
-        _script = get_redis_connection(
-            getattr(settings, "RATELIMIT_USE_CACHE", "default")
-        ).register_script(_LUA)
+    The check is one ``EVALSHA`` per served call, so redis-py's per-command
+    machinery (pool checkout, retry wrapper, response callbacks) costs about
+    as much CPU as the round trip itself. The check keeps its own few
+    connections, made with the cache's connection settings (address,
+    password, TLS, the connect and socket timeouts), and sends the packed
+    command on one directly. A connection in use is off the list, so threads
+    never share one; one that failed is dropped, and the next call connects
+    afresh. The list is emptied in a forked child.
+    """
+
+    def __init__(self) -> None:
+        self._idle: collections.deque = collections.deque()
+        self._alias = None
+        os.register_at_fork(after_in_child=self._idle.clear)
+
+    def take(self, alias: str):
+        if alias != self._alias:
+            self._idle.clear()
+            self._alias = alias
+        try:
+            return self._idle.pop()
+        except IndexError:
+            from django_redis import get_redis_connection
+
+            pool = get_redis_connection(alias).connection_pool
+            return pool.connection_class(**pool.connection_kwargs)
+
+    def give_back(self, connection) -> None:
+        self._idle.append(connection)
+
+
+_connections = _Connections()
+
+
+def _evalsha(connection, keys: list[str], args: list[int]):
+    connection.send_packed_command(
+        connection.pack_command("EVALSHA", _LUA_SHA, len(keys), *keys, *args),
+        check_health=False,
+    )
+    return connection.read_response()
+
+
+@functools.lru_cache(maxsize=8192)
+def _redis_key(cache, key: str) -> str:
+    return cache.make_key(key)
+
+
+def _consume_redis(cache, buckets: list[Bucket], now: float) -> Outcome:
+    from redis.exceptions import NoScriptError
+
+    alias = getattr(settings, "RATELIMIT_USE_CACHE", "default")
+    keys = [_redis_key(cache, b.cache_key) for b in buckets]
     args: list[int] = []
     for bucket in buckets:
         args += [bucket.limit, _ttl(bucket, now)]
-    result = _script(keys=[cache.make_key(b.cache_key) for b in buckets], args=args)
+    connection = _connections.take(alias)
+    try:
+        try:
+            result = _evalsha(connection, keys, args)
+        except NoScriptError:  # a restarted (or flushed) Redis forgot it
+            connection.send_command("SCRIPT", "LOAD", _LUA)
+            connection.read_response()
+            result = _evalsha(connection, keys, args)
+    except BaseException:
+        connection.disconnect()
+        raise
+    _connections.give_back(connection)
     allowed, tripped, *counts = (int(x) for x in result)
     return Outcome(bool(allowed), tuple(counts), tripped - 1 if not allowed else None)
 
