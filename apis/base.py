@@ -8,9 +8,12 @@ import time.
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
+from django.conf import settings
 from rest_framework.generics import GenericAPIView
 from rest_framework.renderers import JSONRenderer
 
@@ -20,6 +23,7 @@ from apis.problems import problem_exception_handler
 from portal.keys.authentication import ApiKeyAuthentication
 from portal.limits.throttling import PlanThrottle, limit_headers
 from portal.oauth.authentication import OAuthTokenAuthentication
+from portal.usage.served import record_served_call
 
 _METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -61,8 +65,22 @@ class ServedApiView(GenericAPIView):
     def throttled(self, request, wait):
         raise PlanThrottle.refusal(request)
 
+    def dispatch(self, request, *args, **kwargs):
+        """Serve the call, then record it (every call: 401s and 429s too)."""
+        started = time.perf_counter()
+        self.request_id = uuid.uuid4().hex
+        response = super().dispatch(request, *args, **kwargs)
+        if settings.USAGE_RECORDING:
+            # Rendered here (the handler would render it next anyway) so the
+            # latency and size recorded are those of the whole response.
+            if hasattr(response, "render"):
+                response.render()
+            record_served_call(self, response, started, self.request_id)
+        return response
+
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
+        response["Request-Id"] = self.request_id
         for name, value in limit_headers(request).items():
             response[name] = value
         return response

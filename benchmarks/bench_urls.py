@@ -9,6 +9,7 @@ from benchmarks.views import (
     DotOAuthBookDetailApi,
     DrfApiKeyBookDetailApi,
     DrfThrottledBookDetailApi,
+    GetUsageBookDetailApi,
 )
 
 urlpatterns = [
@@ -31,6 +32,11 @@ urlpatterns = [
         "bench/drf-throttle/books/<int:book_id>/",
         DrfThrottledBookDetailApi.as_view(),
         name="bench-drf-throttle-book-detail",
+    ),
+    path(
+        "bench/ratelimit-get-usage/books/<int:book_id>/",
+        GetUsageBookDetailApi.as_view(),
+        name="bench-ratelimit-get-usage-book-detail",
     ),
     path("", include("portal.urls")),
 ]

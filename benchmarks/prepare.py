@@ -141,6 +141,10 @@ def main() -> None:
         {
             "baseline": (f"/bench/baseline/{book}", {}),
             "gatehouse": (f"/api/books/v1/{book}", {"X-API-Key": gatehouse_key}),
+            "gatehouse-get-usage": (
+                f"/bench/ratelimit-get-usage/{book}",
+                {"X-API-Key": gatehouse_key},
+            ),
             "gatehouse-oauth": (f"/api/books/v1/{book}", bearer),
             "drf-api-key": (
                 f"/bench/drf-api-key/{book}",

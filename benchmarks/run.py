@@ -1,10 +1,13 @@
 """``make bench``: load benchmark of the served-call path.
 
 Starts gunicorn on 127.0.0.1 against a fresh PostgreSQL database and Redis,
-then drives one book-detail endpoint five ways with wrk:
+then drives one book-detail endpoint six ways with wrk:
 
 - ``baseline``: no authentication at all;
 - ``gatehouse``: the real ``/api/books/v1/books/<id>/`` with a Gatehouse key;
+- ``gatehouse-get-usage``: the same view with the same key, Gatehouse's
+  authentication and scope check, but the plan's limits counted the naive
+  way: one django-ratelimit ``get_usage`` per rate tier and one for the quota;
 - ``gatehouse-oauth``: the same with an OAuth access token (client
   credentials, scope ``books:read``);
 - ``drf-api-key``: the same view behind djangorestframework-api-key's
@@ -12,7 +15,7 @@ then drives one book-detail endpoint five ways with wrk:
 - ``dot-oauth``: the same view behind django-oauth-toolkit's
   ``OAuth2Authentication`` and ``TokenHasScope``, with the same token.
 
-All five go through the same settings, URLconf and middleware; both
+All six go through the same settings, URLconf and middleware; the three
 Gatehouse set-ups also count every call against the plan's limits. After a
 warm-up pass, the set-ups are measured in interleaved rounds (each round
 starts one set-up later, so none always runs first) and the median of the
@@ -149,8 +152,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="benchmarks/run.py",
         description=(
             "Load-benchmark the book-detail endpoint with no authentication, a "
-            "Gatehouse key, a Gatehouse OAuth token, djangorestframework-api-key "
-            "and django-oauth-toolkit, under gunicorn with PostgreSQL and Redis; "
+            "Gatehouse key (its limits counted by Gatehouse, or by "
+            "django-ratelimit's get_usage per tier), a Gatehouse OAuth token, "
+            "djangorestframework-api-key and django-oauth-toolkit, under "
+            "gunicorn with PostgreSQL and Redis; "
             "count over-admission of a 50/m limit under 400 concurrent calls; "
             "append the tables to benchmarks/RESULTS.md. "
             "Through make: make bench BENCH_ARGS='--workers 4 --rounds 5'."
@@ -673,7 +678,7 @@ def measure(
             repeats += repeated
             print(
                 f"round {round_index + 1}/{args.rounds}  "
-                f"{summary.variant.name:<15} {_describe(sample)}",
+                f"{summary.variant.name:<19} {_describe(sample)}",
                 flush=True,
             )
     return summaries, repeats
@@ -994,6 +999,13 @@ def variants_for(keys: dict) -> list[Variant]:
             name="gatehouse",
             label="Gatehouse key (`X-API-Key`)",
             path="/api/books/v1/books/{book_id}/",
+            header_name="X-API-Key",
+            header_value=keys["gatehouse_key"],
+        ),
+        Variant(
+            name="gatehouse-get-usage",
+            label="Gatehouse key, django-ratelimit `get_usage` per tier and quota",
+            path="/bench/ratelimit-get-usage/books/{book_id}/",
             header_name="X-API-Key",
             header_value=keys["gatehouse_key"],
         ),

@@ -42,11 +42,20 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
-    # Throttle counters and cached credentials live in the cache, which is a
-    # real Redis in the PostgreSQL + Redis run: start every test from empty.
-    cache.clear()
+    # Throttle counters, cached credentials and the usage buffer live in the
+    # cache, which is a real Redis in the PostgreSQL + Redis run: start every
+    # test from empty. The lock keeps the usage shipper thread from pushing a
+    # previous test's calls in between.
+    from portal.usage import recorder
+
+    def clean():
+        with recorder._ship_lock:
+            recorder.drain()
+            cache.clear()
+
+    clean()
     yield
-    cache.clear()
+    clean()
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from portal.keys import conf
 from portal.keys.credentials import Credential, key_entry_get
 from portal.keys.hashing import key_matches
 from portal.keys.keyformat import PREFIX, parse_key
+from portal.usage.served import refused_credential
 from portal.web.client import client_ip
 
 
@@ -92,6 +93,12 @@ class ApiKeyAuthentication(BaseAuthentication):
         entry = key_entry_get(parsed.lookup_id)
         if entry is None or not key_matches(parsed.full, entry.secret_hash):
             raise InvalidCredential("The API key is not valid.")
+        if (
+            entry.revoked
+            or entry.suspended
+            or (entry.expires_at is not None and entry.expires_at <= time.time())
+        ):
+            refused_credential(request, entry.credential)
         if entry.revoked:
             raise InvalidCredential("The API key has been revoked.", "key_revoked")
         if entry.expires_at is not None and entry.expires_at <= time.time():
@@ -103,6 +110,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             )
         credential = entry.credential
         if credential.allowed_networks and not credential.allows_ip(client_ip(request)):
+            refused_credential(request, credential)
             raise CredentialForbidden(
                 "This key may not be used from your IP address.", "ip_not_allowed"
             )

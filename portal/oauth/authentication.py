@@ -10,6 +10,7 @@ from apis.exceptions import InvalidCredential
 from portal.keys.authentication import CredentialUser
 from portal.keys.keyformat import PREFIX
 from portal.oauth.credentials import token_checksum, token_entry_get
+from portal.usage.served import refused_credential
 
 MAX_TOKEN_LENGTH = 512
 
@@ -41,6 +42,8 @@ class OAuthTokenAuthentication(BaseAuthentication):
         entry = token_entry_get(token_checksum(token))
         if entry is None:
             raise InvalidCredential("The access token is not valid or was revoked.")
+        if entry.expires_at <= time.time() or entry.suspended:
+            refused_credential(request, entry.credential)
         if entry.expires_at <= time.time():
             raise InvalidCredential("The access token has expired.", "token_expired")
         if entry.suspended:

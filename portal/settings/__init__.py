@@ -11,3 +11,4 @@ from .environment import BASE_DIR, env
 from .oauth import *
 from .rest import *
 from .security import *
+from .usage import *

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "portal.catalog",
     "portal.limits",
     "portal.keys",
+    "portal.usage",
     "apis.books",
     "portal.web",
     "portal.dashboard",

@@ -1,0 +1,37 @@
+"""Usage recording, flushing and retention (see portal/usage)."""
+
+from __future__ import annotations
+
+from .environment import env
+
+__all__ = [
+    "USAGE_BACKGROUND_FLUSH",
+    "USAGE_BUFFER_MAX_CALLS",
+    "USAGE_CLAIM_TIMEOUT_SECONDS",
+    "USAGE_FLUSH_BATCH_SIZE",
+    "USAGE_FLUSH_INTERVAL_SECONDS",
+    "USAGE_RECENT_CALLS",
+    "USAGE_RECORDING",
+    "USAGE_RETENTION_DAY_DAYS",
+    "USAGE_RETENTION_HOUR_DAYS",
+    "USAGE_RETENTION_MINUTE_DAYS",
+    "USAGE_SHIP_INTERVAL_SECONDS",
+]
+
+# Record every served call (off only to measure what recording costs).
+USAGE_RECORDING = env.bool("USAGE_RECORDING", default=True)
+# Calls one process holds while Redis is unreachable; beyond it the oldest go.
+USAGE_BUFFER_MAX_CALLS = env.int("USAGE_BUFFER_MAX_CALLS", default=100_000)
+# How often a web process ships its buffered calls to Redis.
+USAGE_SHIP_INTERVAL_SECONDS = env.float("USAGE_SHIP_INTERVAL_SECONDS", default=0.5)
+USAGE_FLUSH_BATCH_SIZE = env.int("USAGE_FLUSH_BATCH_SIZE", default=5000)
+USAGE_FLUSH_INTERVAL_SECONDS = env.float("USAGE_FLUSH_INTERVAL_SECONDS", default=2.0)
+# A batch claimed this long ago and not released is taken over by another
+# flusher (its first flusher died, or stalls).
+USAGE_CLAIM_TIMEOUT_SECONDS = env.int("USAGE_CLAIM_TIMEOUT_SECONDS", default=60)
+# Flush in a thread of the development server (`make run` sets it).
+USAGE_BACKGROUND_FLUSH = env.bool("USAGE_BACKGROUND_FLUSH", default=False)
+USAGE_RECENT_CALLS = env.int("USAGE_RECENT_CALLS", default=1000)
+USAGE_RETENTION_MINUTE_DAYS = env.int("USAGE_RETENTION_MINUTE_DAYS", default=2)
+USAGE_RETENTION_HOUR_DAYS = env.int("USAGE_RETENTION_HOUR_DAYS", default=90)
+USAGE_RETENTION_DAY_DAYS = env.int("USAGE_RETENTION_DAY_DAYS", default=730)

@@ -1,0 +1,287 @@
+"""Folding buffered calls into the roll-ups and the recent-calls log.
+
+``flush_once`` is what ``python manage.py flush_usage`` runs in a loop. Every
+batch lands in one database transaction together with its batch id, so a
+batch is counted once however many flushers hold it, and a flusher killed
+mid-batch leaves it for another (see ``portal.usage.store``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.utils import timezone
+
+from portal.usage import recorder
+from portal.usage.models import (
+    HISTOGRAM_FIELDS,
+    LATENCY_BOUNDS_MS,
+    FlushedBatch,
+    Granularity,
+    RecentCall,
+    UsageRollup,
+)
+from portal.usage.recorder import Call
+
+logger = logging.getLogger(__name__)
+
+_PERIODS = (
+    (Granularity.MINUTE, 60),
+    (Granularity.HOUR, 3600),
+    (Granularity.DAY, 86400),
+)
+_KEY_FIELDS = (
+    "granularity",
+    "start",
+    "team_id",
+    "app_id",
+    "key_id",
+    "api",
+    "route",
+    "method",
+    "status",
+)
+_SUM_FIELDS = ("calls", "latency_ms_sum", "bytes_sum", *HISTOGRAM_FIELDS)
+_ROWS_PER_STATEMENT = 400
+
+
+def latency_bucket(latency_ms: float) -> int:
+    for index, bound in enumerate(LATENCY_BOUNDS_MS):
+        if latency_ms <= bound:
+            return index
+    return len(LATENCY_BOUNDS_MS)
+
+
+def fold(calls: list[Call]) -> dict[tuple, list]:
+    """Sum calls per roll-up row, at every granularity."""
+    rows: dict[tuple, list] = {}
+    width = len(_SUM_FIELDS)
+    for call in calls:
+        at = int(call.at)
+        bucket = 3 + latency_bucket(call.latency_ms)
+        for granularity, seconds in _PERIODS:
+            key = (
+                granularity.value,
+                at - at % seconds,
+                call.team_id,
+                call.app_id,
+                call.key_id,
+                call.api,
+                call.route[:255],
+                call.method,
+                call.status,
+            )
+            sums = rows.get(key)
+            if sums is None:
+                sums = rows[key] = [0] * width
+            sums[0] += 1
+            sums[1] += call.latency_ms
+            sums[2] += call.response_bytes
+            sums[bucket] += 1
+    return rows
+
+
+def _upsert(rows: dict[tuple, list]) -> None:
+    table = connection.ops.quote_name(UsageRollup._meta.db_table)
+    columns = [*_KEY_FIELDS, *_SUM_FIELDS]
+    quoted = [connection.ops.quote_name(c) for c in columns]
+    placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    updates = ", ".join(
+        f"{c} = {table}.{c} + excluded.{c}"
+        for c in (connection.ops.quote_name(f) for f in _SUM_FIELDS)
+    )
+    conflict = ", ".join(connection.ops.quote_name(c) for c in _KEY_FIELDS)
+    # A fixed order: concurrent flushers lock shared rows in the same order
+    # and cannot deadlock on them.
+    ordered = sorted(rows.items())
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        for first in range(0, len(ordered), _ROWS_PER_STATEMENT):
+            chunk = ordered[first : first + _ROWS_PER_STATEMENT]
+            params: list = []
+            for key, sums in chunk:
+                start = adapt(datetime.fromtimestamp(key[1], UTC))
+                params += [key[0], start, *key[2:], *sums]
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(quoted)}) VALUES "  # noqa: S608 - names are ours
+                + ", ".join([placeholder] * len(chunk))
+                + f" ON CONFLICT ({conflict}) DO UPDATE SET {updates}",
+                params,
+            )
+
+
+def _recent(calls: list[Call]) -> None:
+    entries = [
+        RecentCall(
+            app_id=c.app_id,
+            at=datetime.fromtimestamp(c.at, UTC),
+            request_id=c.request_id,
+            method=c.method,
+            api=c.api,
+            route=c.route[:255],
+            status=c.status,
+            latency_ms=round(c.latency_ms, 3),
+            response_bytes=c.response_bytes,
+            key_lookup_id=c.key_lookup_id,
+            credential=c.credential,
+            client_ip=c.client_ip,
+            reason=c.reason,
+        )
+        for c in calls
+        if c.app_id
+    ]
+    RecentCall.objects.bulk_create(entries, batch_size=500)
+    keep = settings.USAGE_RECENT_CALLS
+    for app_id in sorted({e.app_id for e in entries}):
+        oldest_kept = (
+            RecentCall.objects.filter(app_id=app_id)
+            .order_by("-id")
+            .values_list("id", flat=True)[keep - 1 : keep]
+        )
+        oldest_kept = list(oldest_kept)
+        if oldest_kept:
+            RecentCall.objects.filter(app_id=app_id, id__lt=oldest_kept[0]).delete()
+
+
+def apply_batch(batch_id: str, calls: list[Call]) -> bool:
+    """Fold one batch in; False if it had already been folded in."""
+    try:
+        with transaction.atomic():
+            FlushedBatch.objects.create(batch_id=batch_id, calls=len(calls))
+            _upsert(fold(calls))
+            _recent(calls)
+    except IntegrityError:
+        if FlushedBatch.objects.filter(batch_id=batch_id).exists():
+            return False
+        raise
+    return True
+
+
+def _apply_with_retries(batch_id: str, calls: list[Call]) -> bool:
+    for attempt in range(3):
+        try:
+            return apply_batch(batch_id, calls)
+        except OperationalError:  # e.g. a deadlock detected between flushers
+            if attempt == 2:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    return False
+
+
+@dataclass
+class FlushResult:
+    batches: int = 0
+    calls: int = 0
+    duplicates: int = 0
+
+
+def _decode(items: list[bytes]) -> list[Call]:
+    calls = []
+    for raw in items:
+        try:
+            calls.append(Call.loads(raw))
+        except (ValueError, TypeError):
+            logger.error("Skipped an unreadable usage record")
+    return calls
+
+
+def _flush_redis(batch_size: int, max_batches: int | None) -> FlushResult:
+    from portal.usage import store
+
+    result = FlushResult()
+    now = time.time()
+    cutoff = now - settings.USAGE_CLAIM_TIMEOUT_SECONDS
+    for batch_id in store.stale_claims(cutoff):
+        items = store.take_over(batch_id, cutoff, now)
+        if items is None:
+            continue  # someone else took it over first
+        if _apply_with_retries(batch_id, _decode(items)):
+            result.batches += 1
+            result.calls += len(items)
+        else:
+            result.duplicates += 1
+        store.release(batch_id)
+    while max_batches is None or result.batches < max_batches:
+        batch_id = uuid.uuid4().hex
+        items = store.claim(batch_id, batch_size, time.time())
+        if not items:
+            break
+        if _apply_with_retries(batch_id, _decode(items)):
+            result.batches += 1
+            result.calls += len(items)
+        store.release(batch_id)
+    return result
+
+
+def _flush_local(batch_size: int, max_batches: int | None) -> FlushResult:
+    result = FlushResult()
+    while max_batches is None or result.batches < max_batches:
+        calls = recorder.drain(batch_size)
+        if not calls:
+            break
+        try:
+            _apply_with_retries(uuid.uuid4().hex, calls)
+        except Exception:
+            recorder.put_back(calls)
+            raise
+        result.batches += 1
+        result.calls += len(calls)
+    return result
+
+
+def flush_once(batch_size: int | None = None, max_batches: int | None = None):
+    """Fold in everything buffered now (or ``max_batches`` batches)."""
+    batch_size = batch_size or settings.USAGE_FLUSH_BATCH_SIZE
+    if recorder.uses_redis():
+        recorder.ship()  # this process's own calls first
+        return _flush_redis(batch_size, max_batches)
+    return _flush_local(batch_size, max_batches)
+
+
+def prune(now: datetime | None = None) -> dict[str, int]:
+    """Delete roll-ups and batch records past their retention."""
+    now = now or timezone.now()
+    deleted = {}
+    for granularity, days in (
+        (Granularity.MINUTE, settings.USAGE_RETENTION_MINUTE_DAYS),
+        (Granularity.HOUR, settings.USAGE_RETENTION_HOUR_DAYS),
+        (Granularity.DAY, settings.USAGE_RETENTION_DAY_DAYS),
+    ):
+        deleted[granularity.label] = UsageRollup.objects.filter(
+            granularity=granularity, start__lt=now - timedelta(days=days)
+        ).delete()[0]
+    FlushedBatch.objects.filter(flushed_at__lt=now - timedelta(days=7)).delete()
+    return deleted
+
+
+_background: threading.Thread | None = None
+
+
+def background_flusher_start() -> None:
+    """Flush in a daemon thread of this process (``make run``)."""
+    global _background
+    if _background is not None:
+        return
+
+    def loop() -> None:
+        last_prune = 0.0
+        while True:
+            time.sleep(settings.USAGE_FLUSH_INTERVAL_SECONDS)
+            try:
+                flush_once()
+                if time.monotonic() - last_prune > 3600:
+                    last_prune = time.monotonic()
+                    prune()
+            except Exception:
+                logger.exception("Usage flush failed; retrying")
+
+    _background = threading.Thread(target=loop, name="gatehouse-usage-flusher")
+    _background.daemon = True
+    _background.start()

@@ -1,0 +1,65 @@
+"""Every served call is recorded, and the roll-ups add up to the calls made."""
+
+from __future__ import annotations
+
+import pytest
+from django.db.models import Sum
+
+from portal.keys.services import api_key_revoke
+from portal.usage.flushing import flush_once
+from portal.usage.models import Granularity, RecentCall, UsageRollup
+
+pytestmark = pytest.mark.django_db
+
+BOOKS = "/api/books/v1/books/"
+
+
+def _calls_by_status(granularity: str, **filters) -> dict[int, int]:
+    rows = (
+        UsageRollup.objects.filter(granularity=granularity, **filters)
+        .values("status")
+        .annotate(n=Sum("calls"))
+    )
+    return {row["status"]: row["n"] for row in rows}
+
+
+def test_calls_and_refusals_are_counted_at_every_level(
+    api_client, books_app, issue_key
+):
+    for _ in range(3):
+        assert api_client.get(BOOKS, HTTP_X_API_KEY=books_app.full_key).status_code == 200
+    assert api_client.get(BOOKS, HTTP_X_API_KEY="gk_test_nope").status_code == 401
+    revoked = issue_key(books_app.app)
+    api_key_revoke(key=revoked.key, reason="test")
+    response = api_client.get(BOOKS, HTTP_X_API_KEY=revoked.full_key)
+    assert response.status_code == 401
+    revoked_request_id = response["Request-Id"]
+
+    result = flush_once()
+
+    assert result.calls == 5
+    app_id = books_app.app.pk
+    for level in Granularity:
+        assert _calls_by_status(level, app_id=app_id) == {200: 3, 401: 1}
+        # The malformed key belongs to no app: counted for the platform only.
+        assert _calls_by_status(level) == {200: 3, 401: 2}
+    row = UsageRollup.objects.filter(granularity="h", status=200).get()
+    assert row.route == "/api/books/v1/books/"
+    assert row.key_id == books_app.key.pk
+    assert row.method == "GET"
+    assert row.bytes_sum > 0
+
+    log = RecentCall.objects.filter(app_id=app_id).order_by("-id")
+    assert [c.status for c in log] == [401, 200, 200, 200]
+    refused = log[0]
+    assert refused.request_id == revoked_request_id
+    assert refused.reason["code"] == "key_revoked"
+    assert refused.key_lookup_id == revoked.key.lookup_id
+
+
+def test_request_id_header_is_unique_per_call(api_client, books_app):
+    ids = {
+        api_client.get(BOOKS, HTTP_X_API_KEY=books_app.full_key)["Request-Id"]
+        for _ in range(3)
+    }
+    assert len(ids) == 3
