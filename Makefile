@@ -29,7 +29,7 @@ run: $(VENV)/.installed-run
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	@echo "Serving Gatehouse on http://$(HOST):$(PORT)/ (Ctrl-C stops it)"
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	USAGE_BACKGROUND_FLUSH=true $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 ## make test: the whole suite (PYTEST_ARGS passes extra options)
 test: $(VENV)/.installed-test

@@ -58,3 +58,4 @@ class SubscriptionPending(CredentialForbidden):
 class InvalidQuery(exceptions.ValidationError):
     status_code = status.HTTP_400_BAD_REQUEST
     default_code = "invalid_query"
+    problem_code = "invalid_query"

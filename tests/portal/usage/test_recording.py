@@ -27,7 +27,9 @@ def test_calls_and_refusals_are_counted_at_every_level(
     api_client, books_app, issue_key
 ):
     for _ in range(3):
-        assert api_client.get(BOOKS, HTTP_X_API_KEY=books_app.full_key).status_code == 200
+        assert (
+            api_client.get(BOOKS, HTTP_X_API_KEY=books_app.full_key).status_code == 200
+        )
     assert api_client.get(BOOKS, HTTP_X_API_KEY="gk_test_nope").status_code == 401
     revoked = issue_key(books_app.app)
     api_key_revoke(key=revoked.key, reason="test")
@@ -63,3 +65,24 @@ def test_request_id_header_is_unique_per_call(api_client, books_app):
         for _ in range(3)
     }
     assert len(ids) == 3
+
+
+@pytest.mark.parametrize("range_name", ["1h", "24h", "7d", "30d"])
+def test_report_totals_equal_the_calls_made_in_every_range(
+    api_client, books_app, range_name
+):
+    from portal.usage.queries import usage_report
+
+    for _ in range(4):
+        api_client.get(BOOKS, HTTP_X_API_KEY=books_app.full_key)
+    api_client.get(BOOKS + "999999/", HTTP_X_API_KEY=books_app.full_key)
+    flush_once()
+
+    report = usage_report(range_name, app_id=books_app.app.pk)
+    assert report.totals.calls == 5
+    assert report.totals.errors_4xx == 1
+    assert sum(p.calls for p in report.points) == 5
+    assert report.totals.p50_ms is not None
+    assert report.totals.p50_ms <= report.totals.p95_ms
+    top = report.top_endpoints[0]
+    assert (top.route, top.calls) == ("/api/books/v1/books/", 4)
