@@ -1,6 +1,12 @@
 from django.urls import path
 
-from portal.web import app_pages, oauth_pages, subscription_pages, views
+from portal.web import (
+    app_pages,
+    oauth_pages,
+    subscription_pages,
+    usage_pages,
+    views,
+)
 
 app_name = "portal"
 
@@ -64,11 +70,22 @@ urlpatterns = [
         name="member-remove",
     ),
     path("teams/<slug:team_slug>/leave/", views.team_leave, name="team-leave"),
+    path("teams/<slug:team_slug>/usage/", usage_pages.team_usage, name="team-usage"),
     path("teams/<slug:team_slug>/apps/new/", app_pages.app_create, name="app-create"),
     path(
         "teams/<slug:team_slug>/apps/<slug:app_slug>/",
         app_pages.app_detail,
         name="app-detail",
+    ),
+    path(
+        "teams/<slug:team_slug>/apps/<slug:app_slug>/usage/",
+        usage_pages.app_usage,
+        name="app-usage",
+    ),
+    path(
+        "teams/<slug:team_slug>/apps/<slug:app_slug>/calls/",
+        usage_pages.app_calls,
+        name="app-calls",
     ),
     path(
         "teams/<slug:team_slug>/apps/<slug:app_slug>/oauth/",
@@ -102,6 +119,11 @@ urlpatterns = [
         "teams/<slug:team_slug>/apps/<slug:app_slug>/keys/<str:lookup_id>/",
         app_pages.key_detail,
         name="key-detail",
+    ),
+    path(
+        "teams/<slug:team_slug>/apps/<slug:app_slug>/keys/<str:lookup_id>/usage/",
+        usage_pages.key_usage,
+        name="key-usage",
     ),
     path(
         "teams/<slug:team_slug>/apps/<slug:app_slug>/keys/<str:lookup_id>/revoke/",
