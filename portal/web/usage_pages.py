@@ -32,6 +32,7 @@ from portal.usage.queries import (
     csv_rows,
     usage_report,
 )
+from portal.usage.selectors import recent_call_list
 
 RANGE_LABELS = {
     "1h": "Last hour",
@@ -135,24 +136,6 @@ def _query_errors(form: forms.Form) -> list[str]:
 # --- reads that belong in portal.usage.selectors (owned by the usage package)
 
 
-def _recent_calls(
-    *,
-    app,
-    status: tuple[int, int] | None = None,
-    request_id: str = "",
-    key_lookup_id: str = "",
-) -> QuerySet[RecentCall]:
-    """The app's logged calls, newest first, optionally filtered."""
-    calls = RecentCall.objects.filter(app_id=app.pk)
-    if status is not None:
-        calls = calls.filter(status__gte=status[0], status__lt=status[1])
-    if request_id:
-        calls = calls.filter(request_id=request_id)
-    if key_lookup_id:
-        calls = calls.filter(key_lookup_id=key_lookup_id)
-    return calls.order_by("-id")
-
-
 # --- the usage pages ---------------------------------------------------------
 
 
@@ -239,7 +222,7 @@ def app_usage(request: HttpRequest, team_slug: str, app_slug: str) -> HttpRespon
         app=app,
         subject="app",
         keys=api_key_list(app=app).order_by("name", "lookup_id"),
-        recent_calls=_recent_calls(app=app)[:RECENT_ON_USAGE_PAGE],
+        recent_calls=recent_call_list(app=app)[:RECENT_ON_USAGE_PAGE],
     )
 
 
@@ -258,7 +241,7 @@ def key_usage(
         app=app,
         key=key,
         subject="key",
-        recent_calls=_recent_calls(app=app, key_lookup_id=key.lookup_id)[
+        recent_calls=recent_call_list(app=app, key_lookup_id=key.lookup_id)[
             :RECENT_ON_USAGE_PAGE
         ],
     )
@@ -291,7 +274,7 @@ def app_calls(request: HttpRequest, team_slug: str, app_slug: str) -> HttpRespon
     valid = [form.is_valid(), page_form.is_valid()]
     page, notice = None, ""
     if all(valid):
-        calls = _recent_calls(
+        calls = recent_call_list(
             app=app,
             status=form.cleaned_data["status"],
             request_id=form.cleaned_data["request_id"],
