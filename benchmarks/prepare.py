@@ -14,7 +14,10 @@ benchmark's way, and issues the credentials:
 - a second Gatehouse key limited to ``50/m``, for the over-admission test.
 
 Then it counts, in process, the database queries one call makes on every
-set-up, cold (the first call) and warm (the third). It prints one JSON object;
+set-up, cold (the first call) and warm (the third), and gives what the run
+needs to follow usage recording: the Redis keys recorded calls wait under
+until ``flush_usage`` folds them in, the roll-up table, and the load key's id
+and route as the roll-ups record them. It prints one JSON object;
 nothing else reaches stdout: the commands' own output (demo passwords and the
 client secret included) is swallowed.
 """
@@ -95,7 +98,9 @@ def _queries(calls: dict[str, tuple[str, dict[str, str]]]) -> dict[str, dict]:
 def main() -> None:
     django.setup()
 
+    from django.conf import settings
     from django.core.management import call_command
+    from django.urls import resolve
     from rest_framework_api_key.models import APIKey
 
     from apis.books.models import Book
@@ -103,6 +108,7 @@ def main() -> None:
     from portal.keys import conf
     from portal.keys.keyformat import parse_key
     from portal.keys.models import ApiKey
+    from portal.usage.models import UsageRollup
 
     quiet = io.StringIO()
     call_command("migrate", interactive=False, verbosity=0, stdout=quiet)
@@ -125,10 +131,13 @@ def main() -> None:
         )
         return issued.getvalue().strip()
 
+    def key_id(key: str) -> int:
+        parsed = parse_key(key, environment=conf.environment())
+        return ApiKey.objects.get(lookup_id=parsed.lookup_id).pk
+
     gatehouse_key = issue("load benchmark", UNLIMITED_RATE)
     limited_key = issue("over-admission benchmark", OVER_ADMISSION_RATE)
-    parsed = parse_key(limited_key, environment=conf.environment())
-    limited_key_id = ApiKey.objects.get(lookup_id=parsed.lookup_id).pk
+    limited_key_id = key_id(limited_key)
     access_token = _oauth_token("demo/demo-app")
     _, drf_api_key = APIKey.objects.create_key(name="load benchmark")
     book_id = Book.objects.order_by("pk").values_list("pk", flat=True).first()
@@ -153,6 +162,19 @@ def main() -> None:
             "dot-oauth": (f"/bench/dot-oauth/{book}", bearer),
         }
     )
+    # store.py's own key names, so that a rename there cannot leave the run
+    # watching keys nobody writes.
+    from portal.usage import store
+
+    usage = {
+        "pending_key": store._key("pending"),
+        "claims_key": store._key("claims"),
+        "ship_interval": settings.USAGE_SHIP_INTERVAL_SECONDS,
+        "table": UsageRollup._meta.db_table,
+        "key_id": key_id(gatehouse_key),
+        # As portal/usage/served.py records it: the route pattern.
+        "route": "/" + resolve(f"/api/books/v1/{book}").route,
+    }
     print(
         json.dumps(
             {
@@ -163,6 +185,7 @@ def main() -> None:
                 "limited_key": limited_key,
                 "limited_key_id": limited_key_id,
                 "queries": queries,
+                "usage": usage,
             }
         )
     )

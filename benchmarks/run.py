@@ -1,7 +1,8 @@
 """``make bench``: load benchmark of the served-call path.
 
 Starts gunicorn on 127.0.0.1 against a fresh PostgreSQL database and Redis,
-then drives one book-detail endpoint six ways with wrk:
+with ``manage.py flush_usage`` beside it as in production (every served call
+is recorded), then drives one book-detail endpoint seven ways with wrk:
 
 - ``baseline``: no authentication at all;
 - ``gatehouse``: the real ``/api/books/v1/books/<id>/`` with a Gatehouse key;
@@ -13,19 +14,29 @@ then drives one book-detail endpoint six ways with wrk:
 - ``drf-api-key``: the same view behind djangorestframework-api-key's
   ``HasAPIKey`` (installed by the ``bench`` extra);
 - ``dot-oauth``: the same view behind django-oauth-toolkit's
-  ``OAuth2Authentication`` and ``TokenHasScope``, with the same token.
+  ``OAuth2Authentication`` and ``TokenHasScope``, with the same token;
+- ``gatehouse-no-recording``: the ``gatehouse`` set-up served by a second
+  gunicorn started with ``USAGE_RECORDING=False`` on the same database and
+  Redis (``--skip-recording`` leaves it out).
 
-All six go through the same settings, URLconf and middleware; the three
-Gatehouse set-ups also count every call against the plan's limits. After a
+All seven go through the same settings (but for ``USAGE_RECORDING`` on the
+second server), URLconf and middleware; the four Gatehouse set-ups also count
+every call against the plan's limits. After a
 warm-up pass, the set-ups are measured in interleaved rounds (each round
 starts one set-up later, so none always runs first) and the median of the
 rounds is reported. A small machine is noisy: on Linux each run starts once
 other processes leave the CPUs alone, and a run they disturbed anyway is
 repeated (``--max-foreign-cpu``), judged from /proc, which also gives the
-server's CPU time per request. The table (requests/s, p50, p99 and server CPU
-per request, each against the baseline) is printed and appended to
-``benchmarks/RESULTS.md``, with the database queries one warm call makes
-on each set-up (counted in process by ``benchmarks/prepare.py``).
+server's CPU time per request. On the recording server that includes
+``flush_usage``: after each run the benchmark waits until the flusher has
+folded every recorded call into the database, and counts its CPU time (and
+its PostgreSQL backend's) in the run's. The table (requests/s, p50, p99 and
+server CPU per request, each against the baseline) is printed and appended to
+``benchmarks/RESULTS.md``, with the ratio of recording on to recording off,
+a check that the roll-ups hold every call wrk counted on the recording
+server (after a last ``flush_usage --once``), and the database queries one
+warm call makes on each set-up (counted in process by
+``benchmarks/prepare.py``).
 
 A second measurement, over-admission under concurrency, starts gunicorn again
 with 2 gthread workers x 8 threads and fires 400 concurrent calls at a
@@ -41,6 +52,7 @@ when the run ends, failed or not. ``--help`` lists the options.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -78,6 +90,12 @@ class BenchError(Exception):
     """A condition that stops the run, with a message saying what to do."""
 
 
+# The gunicorn that serves a set-up: the main one records usage, the other
+# (``gatehouse-no-recording`` only) runs with USAGE_RECORDING=False.
+MAIN = "main"
+UNRECORDED = "unrecorded"
+
+
 @dataclass(frozen=True)
 class Variant:
     name: str
@@ -85,19 +103,57 @@ class Variant:
     path: str  # with a ``{book_id}`` placeholder
     header_name: str = ""
     header_value: str = ""
+    server: str = MAIN
+
+
+@functools.cache
+def _redis_client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_connect_timeout=5)
+
+
+@dataclass(frozen=True)
+class UsageQueue:
+    """Where recorded calls wait for ``flush_usage``: the Redis list the web
+    processes ship their buffers to, and the batches a flusher has claimed
+    (``portal/usage/store.py``); both empty once everything is folded in."""
+
+    redis_url: str
+    pending_key: str
+    claims_key: str
+    ship_interval: float  # USAGE_SHIP_INTERVAL_SECONDS
+
+    def backlog(self) -> int:
+        with _redis_client(self.redis_url).pipeline(transaction=False) as pipe:
+            pipe.llen(self.pending_key)
+            pipe.zcard(self.claims_key)
+            return sum(pipe.execute())
+
+
+@dataclass(frozen=True)
+class Server:
+    """One running gunicorn: where to send load, and whose CPU time to count
+    (gunicorn's master, whose children are the workers, and for the recording
+    server the ``flush_usage`` process beside it)."""
+
+    base: str
+    pids: tuple[int, ...]
+    records_usage: bool
 
 
 @dataclass(frozen=True)
 class Target:
-    """The running server: where to send load, and whose CPU time to count."""
+    """The running servers, the book they serve and their database."""
 
-    base: str
+    servers: dict[str, Server]
     book_id: int
-    server_pid: int
     database: str
+    usage: UsageQueue
+
+    def server(self, variant: Variant) -> Server:
+        return self.servers[variant.server]
 
     def url(self, variant: Variant) -> str:
-        return self.base + variant.path.format(book_id=self.book_id)
+        return self.server(variant).base + variant.path.format(book_id=self.book_id)
 
 
 @dataclass(frozen=True)
@@ -106,6 +162,7 @@ class Sample:
     p50_ms: float
     p99_ms: float
     socket_errors: int
+    responses: int  # all 2xx or 3xx: a run with any other status fails
     # From /proc (Linux), else None: the server's CPU time per request, and
     # how many CPUs other processes kept busy meanwhile.
     server_cpu_ms: float | None = None
@@ -116,6 +173,9 @@ class Sample:
 class Summary:
     variant: Variant
     samples: list[Sample] = field(default_factory=list)
+    # Responses wrk counted over every run of the set-up: warm-up and
+    # repeated runs too, as the server recorded those calls as well.
+    served: int = 0
 
     @property
     def requests_per_second(self) -> float:
@@ -155,7 +215,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             "Gatehouse key (its limits counted by Gatehouse, or by "
             "django-ratelimit's get_usage per tier), a Gatehouse OAuth token, "
             "djangorestframework-api-key and django-oauth-toolkit, under "
-            "gunicorn with PostgreSQL and Redis; "
+            "gunicorn with PostgreSQL and Redis, every call recorded for usage "
+            "(flush_usage runs beside gunicorn); the Gatehouse key again on a "
+            "second gunicorn with usage recording off, and check that the "
+            "roll-ups hold every call; "
             "count over-admission of a 50/m limit under 400 concurrent calls; "
             "append the tables to benchmarks/RESULTS.md. "
             "Through make: make bench BENCH_ARGS='--workers 4 --rounds 5'."
@@ -173,7 +236,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "sync worker gthread)",
     )
     server.add_argument(
-        "--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)"
+        "--port",
+        type=int,
+        default=0,
+        help="the main server's port on 127.0.0.1 (default: a free one; the "
+        "server with usage recording off always takes a free one)",
     )
     load = parser.add_argument_group("load (wrk)")
     load.add_argument(
@@ -246,6 +313,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--skip-concurrency",
         action="store_true",
         help="skip the over-admission measurement",
+    )
+    parts.add_argument(
+        "--skip-recording",
+        action="store_true",
+        help="in the throughput rounds, leave out the Gatehouse key on a second "
+        "gunicorn with usage recording off (the main server still records, "
+        "with flush_usage beside it)",
     )
     services = parser.add_argument_group("services")
     services.add_argument(
@@ -425,7 +499,18 @@ def gunicorn_start(
     return subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 - no shell
 
 
-def gunicorn_stop(process: subprocess.Popen) -> None:
+def flusher_start(env: dict[str, str]) -> subprocess.Popen:
+    """``manage.py flush_usage``, as production runs it beside gunicorn: it
+    folds the calls the web processes ship to Redis into the roll-ups."""
+    return subprocess.Popen(  # noqa: S603 - no shell
+        [sys.executable, "manage.py", "flush_usage"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,  # its greeting; errors still reach stderr
+    )
+
+
+def process_stop(process: subprocess.Popen) -> None:
     if process.poll() is not None:
         return
     process.send_signal(signal.SIGTERM)
@@ -494,12 +579,14 @@ _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 @dataclass(frozen=True)
 class CpuReading:
     """CPU-seconds so far: the whole machine's busy (and stolen) time, the
-    server's (gunicorn and its workers, plus their PostgreSQL backends), and
-    wrk's (this process's finished children)."""
+    server's (gunicorn and its workers, the usage flusher beside the
+    recording server, and the database's PostgreSQL backends), and wrk's
+    (this process's finished children); and when (monotonic seconds)."""
 
     machine: float
     server: float
     load_generator: float
+    at: float
 
 
 def _machine_busy_seconds() -> float:
@@ -510,7 +597,7 @@ def _machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / _CLOCK_TICKS
 
 
-def _server_seconds(server_pid: int, database: str) -> float:
+def _server_seconds(server_pids: tuple[int, ...], database: str) -> float:
     total = 0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -521,7 +608,7 @@ def _server_seconds(server_pid: int, database: str) -> float:
         except OSError:
             continue  # exited meanwhile
         fields = stat.rpartition(")")[2].split()
-        is_server = server_pid in (int(entry.name), int(fields[1]))
+        is_server = int(entry.name) in server_pids or int(fields[1]) in server_pids
         is_backend = cmdline.startswith(b"postgres:") and (
             f" {database} ".encode() in cmdline
         )
@@ -552,15 +639,38 @@ def wait_for_quiet(max_busy_cpus: float, timeout: float) -> None:
             told = True
 
 
-def cpu_reading(server_pid: int, database: str) -> CpuReading | None:
+def cpu_reading(server: Server, database: str) -> CpuReading | None:
     if not Path("/proc/stat").exists():
         return None
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return CpuReading(
         machine=_machine_busy_seconds(),
-        server=_server_seconds(server_pid, database),
+        server=_server_seconds(server.pids, database),
         load_generator=children.ru_utime + children.ru_stime,
+        at=time.monotonic(),
     )
+
+
+# --- usage flushing ------------------------------------------------------------
+
+FLUSH_TIMEOUT = 60.0
+
+
+def wait_until_flushed(usage: UsageQueue, load_ended: float) -> None:
+    """Wait until ``flush_usage`` has folded every call the recording server
+    served into the database: the web processes have shipped their buffers
+    (two ship intervals after the load ended), no call waits in Redis and no
+    batch is claimed. The flusher works in steps of seconds, so without this
+    the end of one run's flushing would fall into the next run."""
+    time.sleep(max(load_ended + 2 * usage.ship_interval - time.monotonic(), 0.0))
+    deadline = time.monotonic() + FLUSH_TIMEOUT
+    while usage.backlog():
+        if time.monotonic() > deadline:
+            raise BenchError(
+                f"flush_usage left recorded calls in Redis for {FLUSH_TIMEOUT:.0f}s "
+                "after the load; its log, if any, is above."
+            )
+        time.sleep(0.05)
 
 
 # --- load --------------------------------------------------------------------------
@@ -574,7 +684,8 @@ def wrk_run(
         BENCH_HEADER_NAME=variant.header_name, BENCH_HEADER_VALUE=variant.header_value
     )
     url = target.url(variant)
-    before = cpu_reading(target.server_pid, target.database)
+    server = target.server(variant)
+    before = cpu_reading(server, target.database)
     done = subprocess.run(  # noqa: S603 - fixed argv, no shell
         [
             wrk,
@@ -589,7 +700,10 @@ def wrk_run(
         text=True,
         check=False,
     )
-    after = cpu_reading(target.server_pid, target.database)
+    if server.records_usage:
+        # The flushing this run caused belongs to its CPU time.
+        wait_until_flushed(target.usage, time.monotonic())
+    after = cpu_reading(server, target.database)
     lines = [
         line for line in done.stdout.splitlines() if line.startswith(RESULT_MARKER)
     ]
@@ -604,10 +718,13 @@ def wrk_run(
     elapsed = result["duration_us"] / 1e6
     server_cpu_ms = foreign_cpus = None
     if before is not None and after is not None:
-        server = after.server - before.server
-        own = server + after.load_generator - before.load_generator
-        server_cpu_ms = server * 1000 / max(result["requests"], 1)
-        foreign_cpus = max(after.machine - before.machine - own, 0.0) / elapsed
+        server_cpu = after.server - before.server
+        own = server_cpu + after.load_generator - before.load_generator
+        server_cpu_ms = server_cpu * 1000 / max(result["requests"], 1)
+        # Over the whole reading, which outlasts wrk's run by the flush wait.
+        foreign_cpus = max(after.machine - before.machine - own, 0.0) / (
+            after.at - before.at
+        )
     return Sample(
         requests_per_second=result["requests"] / elapsed,
         p50_ms=result["p50_us"] / 1000,
@@ -616,6 +733,7 @@ def wrk_run(
             result[k]
             for k in ("connect_errors", "read_errors", "write_errors", "timeouts")
         ),
+        responses=result["requests"],
         server_cpu_ms=server_cpu_ms,
         foreign_cpus=foreign_cpus,
     )
@@ -623,12 +741,12 @@ def wrk_run(
 
 def quiet_sample(
     wrk: str, target: Target, variant: Variant, args: argparse.Namespace
-) -> tuple[Sample, int]:
+) -> tuple[Sample, list[Sample]]:
     """A measured run once the machine is quiet, repeated (``--retries``
     times at most) while other processes kept more than ``--max-foreign-cpu``
     CPUs busy during it.
 
-    Returns the least disturbed attempt and how many repeats it took.
+    Returns the least disturbed attempt, and every attempt.
     """
     wait_for_quiet(args.max_foreign_cpu, args.quiet_wait)
     attempts = [wrk_run(wrk, target, variant, args.duration, args)]
@@ -644,7 +762,7 @@ def quiet_sample(
         wait_for_quiet(args.max_foreign_cpu, args.quiet_wait)
         attempts.append(wrk_run(wrk, target, variant, args.duration, args))
     best = min(attempts, key=lambda sample: sample.foreign_cpus or 0.0)
-    return best, len(attempts) - 1
+    return best, attempts
 
 
 def _describe(sample: Sample) -> str:
@@ -664,21 +782,23 @@ def measure(
     wrk: str, target: Target, variants: Sequence[Variant], args: argparse.Namespace
 ) -> tuple[list[Summary], int]:
     """Interleaved rounds; returns the summaries and the number of repeats."""
+    summaries = [Summary(variant) for variant in variants]
     if args.warmup:
         print(f"Warming up: {args.warmup}s per set-up.", flush=True)
-        for variant in variants:
-            wrk_run(wrk, target, variant, args.warmup, args)
-    summaries = [Summary(variant) for variant in variants]
+        for summary in summaries:
+            warm = wrk_run(wrk, target, summary.variant, args.warmup, args)
+            summary.served += warm.responses
     repeats = 0
     for round_index in range(args.rounds):
         shift = round_index % len(summaries)
         for summary in summaries[shift:] + summaries[:shift]:
-            sample, repeated = quiet_sample(wrk, target, summary.variant, args)
+            sample, attempts = quiet_sample(wrk, target, summary.variant, args)
             summary.samples.append(sample)
-            repeats += repeated
+            summary.served += sum(attempt.responses for attempt in attempts)
+            repeats += len(attempts) - 1
             print(
                 f"round {round_index + 1}/{args.rounds}  "
-                f"{summary.variant.name:<19} {_describe(sample)}",
+                f"{summary.variant.name:<22} {_describe(sample)}",
                 flush=True,
             )
     return summaries, repeats
@@ -804,7 +924,7 @@ def over_admission(
             args,
         )
     finally:
-        gunicorn_stop(server)
+        process_stop(server)
     for result in (gatehouse, drf):
         print(
             f"  {result.label}: {result.admitted} x 200, {result.refused} x 429, "
@@ -818,6 +938,131 @@ def over_admission(
         flush=True,
     )
     return [gatehouse, drf]
+
+
+# --- usage recording -----------------------------------------------------------
+
+# Issue #6: with recording on, at least this share of the requests/s.
+RECORDING_TARGET = 0.95
+
+
+@dataclass(frozen=True)
+class RecordingCheck:
+    """What the roll-ups hold for the benchmark key on the real route after
+    the load, against what wrk counted."""
+
+    route: str
+    by_level: dict[str, int]  # 2xx calls at each granularity ("m", "h", "d")
+    counted: int  # 2xx responses wrk counted from the recording server
+    unrecorded: int | None  # and from the one with recording off, if it ran
+
+    @property
+    def recorded(self) -> int:
+        return self.by_level.get("d", 0)
+
+    @property
+    def levels_agree(self) -> bool:
+        return set(self.by_level) == {"m", "h", "d"} and (
+            len(set(self.by_level.values())) == 1
+        )
+
+    @property
+    def all_recorded(self) -> bool:
+        return self.recorded >= self.counted
+
+    @property
+    def none_from_unrecorded(self) -> bool:
+        # Had the server with recording off recorded its calls as well, the
+        # roll-ups would hold at least both counts together.
+        return not self.unrecorded or self.recorded < self.counted + self.unrecorded
+
+    @property
+    def passed(self) -> bool:
+        return self.all_recorded and self.none_from_unrecorded and self.levels_agree
+
+    def describe(self) -> str:
+        levels = ", ".join(
+            f"{name} {self.by_level.get(code, 0)}"
+            for code, name in (("m", "minute"), ("h", "hour"), ("d", "day"))
+        )
+        text = (
+            "Recorded: after a last `flush_usage --once`, the roll-ups hold "
+            f"{self.recorded} 2xx calls with the benchmark key on `{self.route}` "
+            f"({levels}); wrk counted {self.counted} from the recording server"
+        )
+        if self.unrecorded is not None:
+            text += f" and {self.unrecorded} from the one with recording off"
+        if self.passed:
+            text += (
+                ". Check passed: every call wrk counted is recorded (the "
+                f"{self.recorded - self.counted} more are calls wrk does not "
+                "count: in flight when a run stopped, and the set-up checks), "
+            )
+            if self.unrecorded:
+                text += "none from the server with recording off, "
+            return text + "and the minute, hour and day roll-ups agree."
+        failures = []
+        if not self.all_recorded:
+            failures.append(f"{self.counted - self.recorded} calls are missing")
+        if not self.none_from_unrecorded:
+            failures.append("the server with recording off recorded its calls too")
+        if not self.levels_agree:
+            failures.append("the minute, hour and day roll-ups disagree")
+        return text + ". **Check failed**: " + "; ".join(failures) + "."
+
+
+def recording_check(
+    env: dict[str, str], usage: dict, summaries: Sequence[Summary]
+) -> RecordingCheck:
+    """Run ``flush_usage --once`` for anything still buffered, then sum the
+    key's 2xx calls on the real route at each roll-up level."""
+    done = subprocess.run(  # noqa: S603 - fixed argv, no shell
+        [sys.executable, "manage.py", "flush_usage", "--once"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BenchError(f"flush_usage --once failed:\n{done.stderr.strip()}")
+    query = sql.SQL(
+        "SELECT granularity, SUM(calls) FROM {} WHERE key_id = %s AND route = %s "
+        "AND status BETWEEN 200 AND 299 GROUP BY granularity"
+    ).format(sql.Identifier(usage["table"]))
+    with psycopg.connect(env["DATABASE_URL"], connect_timeout=5) as conn:
+        rows = conn.execute(query, (usage["key_id"], usage["route"])).fetchall()
+    served = {summary.variant.name: summary.served for summary in summaries}
+    return RecordingCheck(
+        route=usage["route"],
+        by_level={granularity: int(calls) for granularity, calls in rows},
+        counted=served["gatehouse"],
+        unrecorded=served.get("gatehouse-no-recording"),
+    )
+
+
+def recording_note(summaries: Sequence[Summary], check: RecordingCheck) -> str:
+    """Recording on against off for the Gatehouse key, and the check."""
+    by_name = {summary.variant.name: summary for summary in summaries}
+    on, off = by_name["gatehouse"], by_name.get("gatehouse-no-recording")
+    if off is None:
+        return check.describe()
+    ratio = on.requests_per_second / off.requests_per_second
+    per_round = ", ".join(
+        f"{a.requests_per_second / b.requests_per_second:.2f}"
+        for a, b in zip(on.samples, off.samples, strict=True)
+    )
+    verdict = "met" if ratio >= RECORDING_TARGET else "**not met**"
+    return (
+        "Usage recording: the Gatehouse key served "
+        f"{on.requests_per_second:.0f} requests/s with recording on and "
+        f"{off.requests_per_second:.0f} with it off (a second gunicorn with "
+        f"`USAGE_RECORDING=False`): **{ratio:.2f}** of it (target at least "
+        f"{RECORDING_TARGET:.2f}: {verdict}); per round {per_round}. Server CPU "
+        f"per request {_ms(on.server_cpu_ms)} ms with recording on (`flush_usage` "
+        f"and its database work included) against {_ms(off.server_cpu_ms)} ms "
+        f"off ({_ratio(on.server_cpu_ms, off.server_cpu_ms)}).\n\n" + check.describe()
+    )
 
 
 # --- report ------------------------------------------------------------------------
@@ -987,9 +1232,9 @@ def results_append(text: str) -> None:
 # --- the run -----------------------------------------------------------------------
 
 
-def variants_for(keys: dict) -> list[Variant]:
+def variants_for(keys: dict, *, recording_off: bool) -> list[Variant]:
     bearer = f"Bearer {keys['access_token']}"
-    return [
+    variants = [
         Variant(
             name="baseline",
             label="No authentication (baseline)",
@@ -1031,13 +1276,88 @@ def variants_for(keys: dict) -> list[Variant]:
             header_value=bearer,
         ),
     ]
+    if recording_off:
+        # Right after the recording Gatehouse key, so that the rounds' turns
+        # mostly run the two back to back.
+        variants.insert(
+            2,
+            Variant(
+                name="gatehouse-no-recording",
+                label="Gatehouse key, usage recording off (`USAGE_RECORDING=False`)",
+                path="/api/books/v1/books/{book_id}/",
+                header_name="X-API-Key",
+                header_value=keys["gatehouse_key"],
+                server=UNRECORDED,
+            ),
+        )
+    return variants
+
+
+def throughput(
+    wrk: str,
+    env: dict[str, str],
+    keys: dict,
+    variants: Sequence[Variant],
+    args: argparse.Namespace,
+) -> list[str]:
+    """The throughput rounds; returns the report's sections."""
+    servers: dict[str, Server] = {}
+    processes: list[subprocess.Popen] = []
+    try:
+        flusher = flusher_start(env)
+        processes.append(flusher)
+        ports = {MAIN: args.port or free_port()}
+        if any(variant.server == UNRECORDED for variant in variants):
+            ports[UNRECORDED] = free_port()
+        for name, port in ports.items():
+            recording = name == MAIN
+            process = gunicorn_start(
+                env if recording else {**env, "USAGE_RECORDING": "False"},
+                port,
+                workers=args.workers,
+                worker_class=args.worker_class,
+                threads=args.threads,
+            )
+            processes.append(process)
+            servers[name] = Server(
+                base=f"http://127.0.0.1:{port}",
+                pids=(process.pid, flusher.pid) if recording else (process.pid,),
+                records_usage=recording,
+            )
+        for process, server in zip(processes[1:], servers.values(), strict=True):
+            wait_until_ready(process, server.base, timeout=60)
+        usage = keys["usage"]
+        target = Target(
+            servers=servers,
+            book_id=keys["book_id"],
+            database=args.database_name,
+            usage=UsageQueue(
+                redis_url=args.redis_url,
+                pending_key=usage["pending_key"],
+                claims_key=usage["claims_key"],
+                ship_interval=usage["ship_interval"],
+            ),
+        )
+        check_variants(target, variants)
+        summaries, repeats = measure(wrk, target, variants, args)
+    finally:
+        # The web servers first: they ship what they still hold as they exit.
+        for process in reversed(processes):
+            process_stop(process)
+    check = recording_check(env, keys["usage"], summaries)
+    note = recording_note(summaries, check)
+    print(note, flush=True)
+    return [
+        throughput_header(args),
+        results_table(summaries, repeats, args.max_foreign_cpu),
+        note,
+    ]
 
 
 def run(args: argparse.Namespace) -> str:
     wrk = "" if args.skip_throughput else require_wrk()
     redis_flush(args.redis_url)
     postgres_version = database_create(args.postgres_url, args.database_name)
-    server = None
     try:
         env = bench_environment(
             database_url=_database_url(args.postgres_url, args.database_name),
@@ -1045,39 +1365,14 @@ def run(args: argparse.Namespace) -> str:
         )
         print(f"Preparing database {args.database_name} ...", flush=True)
         keys = prepare(env)
-        variants = variants_for(keys)
+        variants = variants_for(keys, recording_off=not args.skip_recording)
         sections = [queries_note(keys["queries"], variants)]
         print(sections[0], flush=True)
         if not args.skip_throughput:
-            port = args.port or free_port()
-            base = f"http://127.0.0.1:{port}"
-            server = gunicorn_start(
-                env,
-                port,
-                workers=args.workers,
-                worker_class=args.worker_class,
-                threads=args.threads,
-            )
-            wait_until_ready(server, base, timeout=60)
-            target = Target(
-                base=base,
-                book_id=keys["book_id"],
-                server_pid=server.pid,
-                database=args.database_name,
-            )
-            check_variants(target, variants)
-            summaries, repeats = measure(wrk, target, variants, args)
-            gunicorn_stop(server)
-            server = None
-            sections[:0] = [
-                throughput_header(args),
-                results_table(summaries, repeats, args.max_foreign_cpu),
-            ]
+            sections[:0] = throughput(wrk, env, keys, variants, args)
         if not args.skip_concurrency:
             sections.append(over_admission_table(over_admission(env, keys, args), args))
     finally:
-        if server is not None:
-            gunicorn_stop(server)
         try:
             database_drop(args.postgres_url, args.database_name)
             redis_flush(args.redis_url)
