@@ -23,6 +23,7 @@ from portal.usage import recorder
 from portal.usage.models import (
     HISTOGRAM_FIELDS,
     LATENCY_BOUNDS_MS,
+    AppUsageRollup,
     FlushedBatch,
     Granularity,
     RecentCall,
@@ -48,6 +49,7 @@ _KEY_FIELDS = (
     "method",
     "status",
 )
+_APP_KEY_FIELDS = ("granularity", "start", "team_id", "app_id", "status")
 _SUM_FIELDS = ("calls", "latency_ms_sum", "bytes_sum", *HISTOGRAM_FIELDS)
 _ROWS_PER_STATEMENT = 400
 
@@ -59,45 +61,57 @@ def latency_bucket(latency_ms: float) -> int:
     return len(LATENCY_BOUNDS_MS)
 
 
-def fold(calls: list[Call]) -> dict[tuple, list]:
-    """Sum calls per roll-up row, at every granularity."""
+def fold(calls: list[Call]) -> tuple[dict[tuple, list], dict[tuple, list]]:
+    """Sum calls per roll-up row at every granularity: the detailed rows
+    (endpoint, credential, status) and the per-app rows."""
     rows: dict[tuple, list] = {}
+    app_rows: dict[tuple, list] = {}
     width = len(_SUM_FIELDS)
     for call in calls:
         at = int(call.at)
         bucket = 3 + latency_bucket(call.latency_ms)
         for granularity, seconds in _PERIODS:
-            key = (
-                granularity.value,
-                at - at % seconds,
-                call.team_id,
-                call.app_id,
-                call.key_id,
-                call.api,
-                call.route[:255],
-                call.method,
-                call.status,
-            )
-            sums = rows.get(key)
-            if sums is None:
-                sums = rows[key] = [0] * width
-            sums[0] += 1
-            sums[1] += call.latency_ms
-            sums[2] += call.response_bytes
-            sums[bucket] += 1
-    return rows
+            start = at - at % seconds
+            for table, key in (
+                (
+                    rows,
+                    (
+                        granularity.value,
+                        start,
+                        call.team_id,
+                        call.app_id,
+                        call.key_id,
+                        call.api,
+                        call.route[:255],
+                        call.method,
+                        call.status,
+                    ),
+                ),
+                (
+                    app_rows,
+                    (granularity.value, start, call.team_id, call.app_id, call.status),
+                ),
+            ):
+                sums = table.get(key)
+                if sums is None:
+                    sums = table[key] = [0] * width
+                sums[0] += 1
+                sums[1] += call.latency_ms
+                sums[2] += call.response_bytes
+                sums[bucket] += 1
+    return rows, app_rows
 
 
-def _upsert(rows: dict[tuple, list]) -> None:
-    table = connection.ops.quote_name(UsageRollup._meta.db_table)
-    columns = [*_KEY_FIELDS, *_SUM_FIELDS]
+def _upsert(model, key_fields: tuple[str, ...], rows: dict[tuple, list]) -> None:
+    table = connection.ops.quote_name(model._meta.db_table)
+    columns = [*key_fields, *_SUM_FIELDS]
     quoted = [connection.ops.quote_name(c) for c in columns]
     placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
     updates = ", ".join(
         f"{c} = {table}.{c} + excluded.{c}"
         for c in (connection.ops.quote_name(f) for f in _SUM_FIELDS)
     )
-    conflict = ", ".join(connection.ops.quote_name(c) for c in _KEY_FIELDS)
+    conflict = ", ".join(connection.ops.quote_name(c) for c in key_fields)
     # A fixed order: concurrent flushers lock shared rows in the same order
     # and cannot deadlock on them.
     ordered = sorted(rows.items())
@@ -155,7 +169,9 @@ def apply_batch(batch_id: str, calls: list[Call]) -> bool:
     try:
         with transaction.atomic():
             FlushedBatch.objects.create(batch_id=batch_id, calls=len(calls))
-            _upsert(fold(calls))
+            rows, app_rows = fold(calls)
+            _upsert(UsageRollup, _KEY_FIELDS, rows)
+            _upsert(AppUsageRollup, _APP_KEY_FIELDS, app_rows)
             _recent(calls)
     except IntegrityError:
         if FlushedBatch.objects.filter(batch_id=batch_id).exists():
@@ -254,9 +270,13 @@ def prune(now: datetime | None = None) -> dict[str, int]:
         (Granularity.HOUR, settings.USAGE_RETENTION_HOUR_DAYS),
         (Granularity.DAY, settings.USAGE_RETENTION_DAY_DAYS),
     ):
+        cutoff = now - timedelta(days=days)
         deleted[granularity.label] = UsageRollup.objects.filter(
-            granularity=granularity, start__lt=now - timedelta(days=days)
+            granularity=granularity, start__lt=cutoff
         ).delete()[0]
+        AppUsageRollup.objects.filter(
+            granularity=granularity, start__lt=cutoff
+        ).delete()
     FlushedBatch.objects.filter(flushed_at__lt=now - timedelta(days=7)).delete()
     return deleted
 

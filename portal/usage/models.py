@@ -74,8 +74,36 @@ class UsageRollup(models.Model):
         return f"{self.calls} calls, {self.method} {self.route} {self.status}"
 
 
+class AppUsageRollup(models.Model):
+    """The same calls summed per app and status only: the platform-wide
+    views (staff overview, top apps) read this much smaller table instead of
+    every endpoint and credential row. Written in the same transaction."""
+
+    granularity = models.CharField(max_length=1, choices=Granularity.choices)
+    start = models.DateTimeField()
+    team_id = models.BigIntegerField(default=0)
+    app_id = models.BigIntegerField(default=0)
+    status = models.PositiveSmallIntegerField()
+    calls = models.BigIntegerField(default=0)
+    latency_ms_sum = models.FloatField(default=0)
+    bytes_sum = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["granularity", "start", "team_id", "app_id", "status"],
+                name="usage_app_rollup_unique",
+            )
+        ]
+        indexes = [models.Index(fields=["granularity", "start"])]
+
+    def __str__(self) -> str:
+        return f"{self.calls} calls of app {self.app_id}, status {self.status}"
+
+
 for _name in HISTOGRAM_FIELDS:
     UsageRollup.add_to_class(_name, models.BigIntegerField(default=0))
+    AppUsageRollup.add_to_class(_name, models.BigIntegerField(default=0))
 
 
 class RecentCall(models.Model):

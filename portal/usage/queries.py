@@ -17,6 +17,7 @@ from django.db.models import Q, Sum
 from portal.usage.models import (
     HISTOGRAM_FIELDS,
     LATENCY_BOUNDS_MS,
+    AppUsageRollup,
     Granularity,
     UsageRollup,
 )
@@ -157,12 +158,21 @@ def usage_report(
     app_id: int | None = None,
     key_id: int | None = None,
     now: float | None = None,
+    endpoints: bool | None = None,
 ) -> UsageReport:
     """Usage over ``range_name`` for a team, an app, a key, or (none given)
-    the whole platform. Raises KeyError for an unknown range."""
+    the whole platform. Raises KeyError for an unknown range.
+
+    The platform-wide report reads the per-app roll-ups (far fewer rows) and
+    leaves out the top endpoints unless ``endpoints`` asks for them.
+    """
     periods, granularity, seconds = RANGES[range_name]
     start, end = window(range_name, now)
-    rows = UsageRollup.objects.filter(
+    platform = team_id is None and app_id is None and key_id is None
+    if endpoints is None:
+        endpoints = not platform
+    model = AppUsageRollup if platform else UsageRollup
+    rows = model.objects.filter(
         granularity=granularity, start__gte=start, start__lt=end
     )
     for name, value in (("team_id", team_id), ("app_id", app_id), ("key_id", key_id)):
@@ -188,11 +198,23 @@ def usage_report(
             for index, name in enumerate(HISTOGRAM_FIELDS):
                 target.histogram[index] += row[name] or 0
 
-    top = (
-        rows.values("api", "method", "route")
-        .annotate(n=Sum("calls"), e=Sum("calls", filter=_ERRORS_4XX | _ERRORS_5XX))
-        .order_by("-n", "api", "route", "method")[:TOP_ENDPOINTS]
-    )
+    top = []
+    if endpoints:
+        detailed = UsageRollup.objects.filter(
+            granularity=granularity, start__gte=start, start__lt=end
+        )
+        for name, value in (
+            ("team_id", team_id),
+            ("app_id", app_id),
+            ("key_id", key_id),
+        ):
+            if value is not None:
+                detailed = detailed.filter(**{name: value})
+        top = (
+            detailed.values("api", "method", "route")
+            .annotate(n=Sum("calls"), e=Sum("calls", filter=_ERRORS_4XX | _ERRORS_5XX))
+            .order_by("-n", "api", "route", "method")[:TOP_ENDPOINTS]
+        )
     return UsageReport(
         range=range_name,
         granularity=granularity,
@@ -207,20 +229,30 @@ def usage_report(
     )
 
 
-def top_apps(range_name: str = DEFAULT_RANGE, *, by: str = "calls", limit: int = 10):
-    """Staff overview: the apps with the most calls (or errors) in the range."""
+def top_apps(range_name: str = DEFAULT_RANGE, *, limit: int = 10) -> dict[str, list]:
+    """Staff overview: the apps with the most calls and with the most errors
+    in the range, from one pass over the per-app roll-ups. Each entry is a
+    dict with ``app_id``, ``team_id``, ``calls`` and ``errors``."""
     _, granularity, _ = RANGES[range_name]
     start, end = window(range_name)
-    order = "-n" if by == "calls" else "-e"
-    return list(
-        UsageRollup.objects.filter(
+    apps = [
+        {
+            "app_id": row["app_id"],
+            "team_id": row["team_id"],
+            "calls": row["n"],
+            "errors": row["e"] or 0,
+        }
+        for row in AppUsageRollup.objects.filter(
             granularity=granularity, start__gte=start, start__lt=end
         )
         .exclude(app_id=0)
-        .values("app_id")
+        .values("app_id", "team_id")
         .annotate(n=Sum("calls"), e=Sum("calls", filter=_ERRORS_4XX | _ERRORS_5XX))
-        .order_by(order, "app_id")[:limit]
-    )
+    ]
+    by_calls = sorted(apps, key=lambda a: (-a["calls"], a["app_id"]))[:limit]
+    with_errors = [a for a in apps if a["errors"]]
+    by_errors = sorted(with_errors, key=lambda a: (-a["errors"], a["app_id"]))[:limit]
+    return {"by_calls": by_calls, "by_errors": by_errors}
 
 
 def csv_rows(report: UsageReport) -> list[list]:

@@ -86,3 +86,32 @@ def test_report_totals_equal_the_calls_made_in_every_range(
     assert report.totals.p50_ms <= report.totals.p95_ms
     top = report.top_endpoints[0]
     assert (top.route, top.calls) == ("/api/books/v1/books/", 4)
+
+
+def test_platform_report_and_top_apps_count_every_call(
+    api_client, books_app, app_factory, issue_key, starter_plan
+):
+    from portal.catalog.services import subscription_create_active
+    from portal.usage.queries import top_apps, usage_report
+
+    other = app_factory(team=books_app.app.team, name="Writer", slug="writer")
+    subscription_create_active(app=other, plan=starter_plan)
+    other_key = issue_key(other).full_key
+    for _ in range(3):
+        api_client.get(BOOKS, HTTP_X_API_KEY=books_app.full_key)
+    api_client.get(BOOKS, HTTP_X_API_KEY=other_key)
+    api_client.get(BOOKS + "999999/", HTTP_X_API_KEY=other_key)
+    api_client.get(BOOKS, HTTP_X_API_KEY="gk_test_unknown")
+    flush_once()
+
+    platform = usage_report("24h")
+    assert platform.totals.calls == 6
+    assert platform.totals.errors_4xx == 2
+    assert platform.top_endpoints == []  # the platform view leaves them out
+
+    top = top_apps("24h")
+    assert [(a["app_id"], a["calls"]) for a in top["by_calls"]] == [
+        (books_app.app.pk, 3),
+        (other.pk, 2),
+    ]
+    assert [(a["app_id"], a["errors"]) for a in top["by_errors"]] == [(other.pk, 1)]
