@@ -67,7 +67,7 @@ class ServedApiView(GenericAPIView):
 
     def dispatch(self, request, *args, **kwargs):
         """Serve the call, then record it (every call: 401s and 429s too)."""
-        started = time.perf_counter()
+        started_at, started = time.time(), time.perf_counter()
         self.request_id = uuid.uuid4().hex
         response = super().dispatch(request, *args, **kwargs)
         if settings.USAGE_RECORDING:
@@ -75,7 +75,7 @@ class ServedApiView(GenericAPIView):
             # latency and size recorded are those of the whole response.
             if hasattr(response, "render"):
                 response.render()
-            record_served_call(self, response, started, self.request_id)
+            record_served_call(self, response, started_at, started, self.request_id)
         return response
 
     def finalize_response(self, request, response, *args, **kwargs):

@@ -83,7 +83,7 @@ def fold(calls: list[Call]) -> tuple[dict[tuple, list], dict[tuple, list]]:
                         call.key_id,
                         call.api,
                         call.route[:255],
-                        call.method,
+                        call.method[:10],
                         call.status,
                     ),
                 ),
@@ -132,36 +132,52 @@ def _upsert(model, key_fields: tuple[str, ...], rows: dict[tuple, list]) -> None
 
 
 def _recent(calls: list[Call]) -> None:
-    entries = [
-        RecentCall(
-            app_id=c.app_id,
-            at=datetime.fromtimestamp(c.at, UTC),
-            request_id=c.request_id,
-            method=c.method,
-            api=c.api,
-            route=c.route[:255],
-            status=c.status,
-            latency_ms=round(c.latency_ms, 3),
-            response_bytes=c.response_bytes,
-            key_lookup_id=c.key_lookup_id,
-            credential=c.credential,
-            client_ip=c.client_ip,
-            reason=c.reason,
-        )
-        for c in calls
-        if c.app_id
-    ]
-    RecentCall.objects.bulk_create(entries, batch_size=500)
+    """Add the batch's calls to their apps' logs and trim each log to its
+    newest ``USAGE_RECENT_CALLS`` (by call time, then arrival)."""
     keep = settings.USAGE_RECENT_CALLS
-    for app_id in sorted({e.app_id for e in entries}):
-        oldest_kept = (
-            RecentCall.objects.filter(app_id=app_id)
-            .order_by("-id")
-            .values_list("id", flat=True)[keep - 1 : keep]
+    per_app: dict[int, list[Call]] = {}
+    for call in calls:
+        if call.app_id:
+            per_app.setdefault(call.app_id, []).append(call)
+    entries = []
+    for app_calls in per_app.values():
+        # Calls the trim would delete at once are not written at all.
+        app_calls.sort(key=lambda c: c.at)
+        entries += [
+            RecentCall(
+                app_id=c.app_id,
+                at=datetime.fromtimestamp(c.at, UTC),
+                request_id=c.request_id[:64],
+                method=c.method[:10],
+                api=c.api,
+                route=c.route[:255],
+                status=c.status,
+                latency_ms=round(c.latency_ms, 3),
+                response_bytes=c.response_bytes,
+                key_lookup_id=c.key_lookup_id,
+                credential=c.credential,
+                client_ip=c.client_ip,
+                reason=c.reason,
+            )
+            for c in app_calls[-keep:]
+        ]
+    if not entries:
+        return
+    RecentCall.objects.bulk_create(entries, batch_size=500)
+    table = connection.ops.quote_name(RecentCall._meta.db_table)
+    apps = sorted(per_app)
+    with connection.cursor() as cursor:
+        # One statement for every app of the batch (window functions: SQLite
+        # 3.25+, PostgreSQL).
+        cursor.execute(
+            f"DELETE FROM {table} WHERE id IN ("  # noqa: S608 - names are ours
+            " SELECT id FROM ("
+            "  SELECT id, ROW_NUMBER() OVER ("
+            "   PARTITION BY app_id ORDER BY at DESC, id DESC) AS position"
+            f"  FROM {table} WHERE app_id IN ({', '.join(['%s'] * len(apps))})"
+            " ) AS ranked WHERE position > %s)",
+            [*apps, keep],
         )
-        oldest_kept = list(oldest_kept)
-        if oldest_kept:
-            RecentCall.objects.filter(app_id=app_id, id__lt=oldest_kept[0]).delete()
 
 
 def apply_batch(batch_id: str, calls: list[Call]) -> bool:

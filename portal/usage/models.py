@@ -127,9 +127,9 @@ class RecentCall(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["app_id", "-id"]),
+            models.Index(fields=["app_id", "-at", "-id"]),
             models.Index(fields=["app_id", "request_id"]),
-            models.Index(fields=["app_id", "status", "-id"]),
+            models.Index(fields=["app_id", "status", "-at"]),
         ]
 
     def __str__(self) -> str:

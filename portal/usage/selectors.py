@@ -22,4 +22,4 @@ def recent_call_list(
         calls = calls.filter(request_id=request_id)
     if key_lookup_id:
         calls = calls.filter(key_lookup_id=key_lookup_id)
-    return calls.order_by("-id")
+    return calls.order_by("-at", "-id")

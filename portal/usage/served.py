@@ -19,7 +19,12 @@ def refused_credential(request, credential: Credential) -> None:
     getattr(request, "_request", request).gatehouse_refused_credential = credential
 
 
-def record_served_call(view, response, started: float, request_id: str) -> None:
+def record_served_call(
+    view, response, started_at: float, started: float, request_id: str
+) -> None:
+    """Buffer the call ``view`` just answered: ``started_at`` is its wall-clock
+    start (the time it is logged and counted under), ``started`` the
+    ``perf_counter`` reading its latency is measured from."""
     request = view.request  # DRF's Request
     django_request = getattr(request, "_request", request)
     credential = getattr(request, "_auth", None)
@@ -43,7 +48,7 @@ def record_served_call(view, response, started: float, request_id: str) -> None:
     elapsed = time.perf_counter() - started
     record(
         Call(
-            at=time.time() - elapsed,
+            at=started_at,
             team_id=team_id,
             app_id=app_id,
             key_id=key_id,
@@ -51,8 +56,9 @@ def record_served_call(view, response, started: float, request_id: str) -> None:
             key_lookup_id=lookup,
             credential=kind,
             api=getattr(view, "api_slug", ""),
-            route="/" + match.route if match else "",
-            method=django_request.method,
+            route=("/" + match.route)[:255] if match else "",
+            # Any token is a method to HTTP; the column keeps 10 characters.
+            method=django_request.method[:10],
             status=status,
             latency_ms=elapsed * 1000,
             response_bytes=len(response.content) if not response.streaming else 0,
