@@ -21,8 +21,6 @@ from apis.problems import problem_exception_handler
 from portal.keys.credentials import Credential
 from portal.oauth.authentication import OAuthTokenAuthentication
 
-_SAFE = ("GET", "HEAD", "OPTIONS")
-
 
 class ManageScope(BasePermission):
     """A person signed in to the portal, or a token with the manage scope the
@@ -31,20 +29,33 @@ class ManageScope(BasePermission):
     def has_permission(self, request, view) -> bool:
         credential = request.auth
         if isinstance(credential, Credential):
-            needed = MANAGE_READ if request.method in _SAFE else MANAGE_WRITE
-            if needed not in credential.scopes:
-                raise InsufficientScope([needed])
+            missing = set(view.scopes_for_method(request.method)) - credential.scopes
+            if missing:
+                raise InsufficientScope(sorted(missing))
             return True
         user = request.user
         return bool(user and user.is_authenticated and user.is_active)
 
 
 class ManageApiView(GenericAPIView):
+    # The same declaration served endpoints make (apis.base.ServedApiView):
+    # the scopes each method needs, which the OpenAPI schema documents too.
+    required_scopes = {
+        "GET": (MANAGE_READ,),
+        "POST": (MANAGE_WRITE,),
+        "PUT": (MANAGE_WRITE,),
+        "PATCH": (MANAGE_WRITE,),
+        "DELETE": (MANAGE_WRITE,),
+    }
     authentication_classes = (OAuthTokenAuthentication, SessionAuthentication)
     permission_classes = (ManageScope,)
     renderer_classes = (JSONRenderer,)
     parser_classes = (SafeJSONParser,)
     metadata_class = None
+
+    def scopes_for_method(self, method: str):
+        method = "GET" if method in ("HEAD", "OPTIONS") else method
+        return self.required_scopes.get(method, (MANAGE_WRITE,))
 
     def get_exception_handler(self):
         return problem_exception_handler
