@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .data import EMBEDDED
 from .environment import env
 
 __all__ = [
@@ -29,8 +30,10 @@ USAGE_FLUSH_INTERVAL_SECONDS = env.float("USAGE_FLUSH_INTERVAL_SECONDS", default
 # A batch claimed this long ago and not released is taken over by another
 # flusher (its first flusher died, or stalls).
 USAGE_CLAIM_TIMEOUT_SECONDS = env.int("USAGE_CLAIM_TIMEOUT_SECONDS", default=60)
-# Flush in a thread of the development server (`make run` sets it).
-USAGE_BACKGROUND_FLUSH = env.bool("USAGE_BACKGROUND_FLUSH", default=False)
+# Flush in a thread of the serving process (runserver or gunicorn) instead of
+# a separate `flush_usage`. On by default for the embedded default, whose
+# buffer lives in that process; `make run` sets it in any case.
+USAGE_BACKGROUND_FLUSH = env.bool("USAGE_BACKGROUND_FLUSH", default=EMBEDDED)
 USAGE_RECENT_CALLS = env.int("USAGE_RECENT_CALLS", default=1000)
 USAGE_RETENTION_MINUTE_DAYS = env.int("USAGE_RETENTION_MINUTE_DAYS", default=2)
 USAGE_RETENTION_HOUR_DAYS = env.int("USAGE_RETENTION_HOUR_DAYS", default=90)

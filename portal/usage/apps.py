@@ -15,8 +15,10 @@ class UsageConfig(AppConfig):
 
         # `make run`: the development server flushes its own buffer in a
         # background thread (the embedded default's buffer is in process, so
-        # no separate flusher could reach it).
-        if settings.USAGE_BACKGROUND_FLUSH and "runserver" in sys.argv:
+        # no separate flusher could reach it). Only serving processes do:
+        # not tests, not management commands.
+        serving = "runserver" in sys.argv or "gunicorn" in sys.argv[0]
+        if settings.USAGE_BACKGROUND_FLUSH and serving:
             from portal.usage.flushing import background_flusher_start
 
             background_flusher_start()
