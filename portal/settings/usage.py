@@ -26,7 +26,10 @@ USAGE_BUFFER_MAX_CALLS = env.int("USAGE_BUFFER_MAX_CALLS", default=100_000)
 # How often a web process ships its buffered calls to Redis.
 USAGE_SHIP_INTERVAL_SECONDS = env.float("USAGE_SHIP_INTERVAL_SECONDS", default=0.5)
 USAGE_FLUSH_BATCH_SIZE = env.int("USAGE_FLUSH_BATCH_SIZE", default=5000)
-USAGE_FLUSH_INTERVAL_SECONDS = env.float("USAGE_FLUSH_INTERVAL_SECONDS", default=2.0)
+# Seconds between flushes while there is little to do. Each flush rewrites
+# the apps' recent-calls logs, so flushing less often costs less per call;
+# charts and logs lag by about this much.
+USAGE_FLUSH_INTERVAL_SECONDS = env.float("USAGE_FLUSH_INTERVAL_SECONDS", default=5.0)
 # A batch claimed this long ago and not released is taken over by another
 # flusher (its first flusher died, or stalls).
 USAGE_CLAIM_TIMEOUT_SECONDS = env.int("USAGE_CLAIM_TIMEOUT_SECONDS", default=60)

@@ -127,9 +127,11 @@ class RecentCall(models.Model):
 
     class Meta:
         indexes = [
+            # One index: a log holds at most USAGE_RECENT_CALLS rows per app,
+            # so searching it by status or request id reads at most that
+            # many rows, and every index more is written and deleted again
+            # on every flush.
             models.Index(fields=["app_id", "-at", "-id"]),
-            models.Index(fields=["app_id", "request_id"]),
-            models.Index(fields=["app_id", "status", "-at"]),
         ]
 
     def __str__(self) -> str:

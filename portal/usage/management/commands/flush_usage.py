@@ -3,6 +3,7 @@ from __future__ import annotations
 import signal
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from portal.usage.flushing import flush_once, prune
@@ -32,8 +33,9 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--interval",
-            default="2",
-            help="seconds to wait when the buffer is empty (default: 2)",
+            default=None,
+            help="seconds between flushes while there is little to do "
+            "(default: USAGE_FLUSH_INTERVAL_SECONDS, 5)",
         )
         parser.add_argument(
             "--batch-size",
@@ -43,7 +45,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
-        interval = _positive_float(options["interval"])
+        interval = (
+            settings.USAGE_FLUSH_INTERVAL_SECONDS
+            if options["interval"] is None
+            else _positive_float(options["interval"])
+        )
         batch_size = options["batch_size"]
         if batch_size is not None and batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
