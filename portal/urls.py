@@ -9,6 +9,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/", include("apis.urls")),
+    path("docs/", include("portal.docs.urls")),
     path("", include("portal.oauth.urls")),
     path("device/", RedirectView.as_view(url="/o/device/"), name="device"),
     path("", include("portal.web.urls")),

@@ -7,6 +7,7 @@ See the configuration table in README.md for every variable.
 from .auth import *
 from .core import *
 from .data import *
+from .docs import *
 from .environment import BASE_DIR, env
 from .oauth import *
 from .rest import *

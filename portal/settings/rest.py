@@ -12,6 +12,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["apis.parsers.SafeJSONParser"],
     "EXCEPTION_HANDLER": "apis.problems.problem_exception_handler",
+    # The OpenAPI schemas: scopes, limits and errors derived from each view.
+    "DEFAULT_SCHEMA_CLASS": "apis.schema.GatehouseAutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 

@@ -1,0 +1,1 @@
+"""The developer docs: API references, problem types and getting started."""
