@@ -25,15 +25,22 @@ def record(
     """Append one event to the audit trail and return it.
 
     Call it inside the service's transaction so the event and the change it
-    describes are written together or not at all. ``request`` supplies the
-    client IP and user agent; never pass secrets in ``data``.
+    describes are written together or not at all. ``actor`` is a user, or the
+    ``request.user`` of a call made with an app's token (kept as its label).
+    ``request`` supplies the client IP and user agent; never pass secrets in
+    ``data``.
     """
     if actor is not None and not getattr(actor, "is_authenticated", False):
+        actor = None
+    label = str(actor) if actor is not None else ""
+    if actor is not None and not isinstance(actor, models.Model):
+        # An app calling the management API with its token (CredentialUser):
+        # no user row to point at, so the label alone says which app it was.
         actor = None
     return AuditEvent.objects.create(
         action=action,
         actor=actor,
-        actor_label=str(actor) if actor else "",
+        actor_label=label[:254],
         team=team,
         target_type=target._meta.label if target is not None else "",
         target_id=str(target.pk) if target is not None else "",

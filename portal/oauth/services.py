@@ -17,22 +17,31 @@ from portal.oauth.redirects import clean_redirect_uris
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
-    from portal.accounts.models import Membership
+    from portal.accounts.models import Membership, Team
 
 
 def app_create(
     *,
-    actor_membership: Membership,
+    actor_membership: Membership | None = None,
     name: str,
     slug: str = "",
     description: str = "",
     request: HttpRequest | None = None,
+    team: Team | None = None,
+    actor=None,
 ) -> App:
     """Create an app in the actor's team. Any member may.
 
-    Raises ``InvalidInput`` for an empty name and ``Conflict`` (code
-    ``slug_taken``) when the team already has an app with that slug.
+    A person passes their ``actor_membership``. A management-API token acts
+    for its own app's team without being a member: it passes that ``team``
+    and itself as ``actor`` instead. Raises ``InvalidInput`` for an empty
+    name and ``Conflict`` (code ``slug_taken``) when the team already has an
+    app with that slug.
     """
+    if actor_membership is not None:
+        team, actor = actor_membership.team, actor_membership.user
+    if team is None:
+        raise TypeError("app_create needs actor_membership, or team and actor.")
     name = name.strip()
     if not name:
         raise InvalidInput("Give the app a name.", field="name")
@@ -41,7 +50,6 @@ def app_create(
         raise InvalidInput("Choose an address with letters or digits.", field="slug")
     if slug == "new":
         raise InvalidInput("This address is reserved; choose another.", field="slug")
-    team = actor_membership.team
     try:
         with transaction.atomic():
             app = App.objects.create(
@@ -49,13 +57,13 @@ def app_create(
                 name=name,
                 slug=slug,
                 description=description.strip(),
-                user=actor_membership.user,
+                user=actor if getattr(actor, "pk", None) else None,
                 client_type=App.CLIENT_CONFIDENTIAL,
                 authorization_grant_type=App.GRANT_CLIENT_CREDENTIALS,
             )
             record(
                 action="app.create",
-                actor=actor_membership.user,
+                actor=actor,
                 team=team,
                 target=app,
                 request=request,
@@ -66,6 +74,63 @@ def app_create(
             code="slug_taken",
             field="slug",
         ) from exc
+    return app
+
+
+APP_NAME_MAX_LENGTH = App._meta.get_field("name").max_length
+APP_DESCRIPTION_MAX_LENGTH = App._meta.get_field("description").max_length
+
+
+def app_update(
+    *,
+    app: App,
+    name: str | None = None,
+    description: str | None = None,
+    actor=None,
+    request: HttpRequest | None = None,
+) -> App:
+    """Rename the app or change its description. Any member of its team may.
+
+    ``None`` leaves a field as it is. The slug stays (it names the app in URLs
+    and on the command line), and so do its team and status (suspension is
+    staff's). Raises ``InvalidInput`` for an empty or over-long name.
+    """
+    changes: dict[str, str] = {}
+    if name is not None:
+        name = name.strip()
+        if not name:
+            raise InvalidInput("Give the app a name.", field="name")
+        if len(name) > APP_NAME_MAX_LENGTH:
+            raise InvalidInput(
+                f"Names are at most {APP_NAME_MAX_LENGTH} characters.", field="name"
+            )
+        changes["name"] = name
+    if description is not None:
+        description = description.strip()
+        if len(description) > APP_DESCRIPTION_MAX_LENGTH:
+            raise InvalidInput(
+                f"Descriptions are at most {APP_DESCRIPTION_MAX_LENGTH} characters.",
+                field="description",
+            )
+        changes["description"] = description
+    changed = sorted(f for f, value in changes.items() if getattr(app, f) != value)
+    if not changed:
+        return app
+    data: dict = {"changed": changed}
+    if "name" in changed:
+        data["name"] = {"from": app.name, "to": changes["name"]}
+    with transaction.atomic():
+        for field in changed:
+            setattr(app, field, changes[field])
+        app.save(update_fields=[*changed, "updated"])
+        record(
+            action="app.update",
+            actor=actor,
+            team=app.team,
+            target=app,
+            request=request,
+            data=data,
+        )
     return app
 
 
