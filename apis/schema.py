@@ -44,7 +44,7 @@ from apis.registry import SERVED_APIS
 from apis.spec import ApiSpec
 from portal.docs.problem_types import PROBLEM_TYPES
 from portal.keys.authentication import ApiKeyAuthentication
-from portal.limits.throttling import PlanThrottle
+from portal.limits.throttling import ManageApiThrottle, PlanThrottle
 from portal.oauth.authentication import OAuthTokenAuthentication
 
 # --- what is documented -------------------------------------------------------
@@ -541,7 +541,10 @@ class GatehouseAutoSchema(AutoSchema):
             codes[404] = ["not_found"]
         if has_body:
             codes[415] = ["unsupported_media_type"]
-        if uses(view.throttle_classes, PlanThrottle):
+        if uses(view.throttle_classes, ManageApiThrottle):
+            # Rate tiers only, and it lets calls through when Redis is down.
+            codes[429] = ["rate_limited"]
+        elif uses(view.throttle_classes, PlanThrottle):
             codes[429] = ["rate_limited", "quota_exceeded"]
             codes[503] = ["limits_unavailable"]
         return codes

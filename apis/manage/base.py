@@ -19,6 +19,7 @@ from apis.manage.scopes import MANAGE_READ, MANAGE_WRITE
 from apis.parsers import SafeJSONParser
 from apis.problems import problem_exception_handler
 from portal.keys.credentials import Credential
+from portal.limits.throttling import ManageApiThrottle, limit_headers
 from portal.oauth.authentication import OAuthTokenAuthentication
 
 
@@ -49,6 +50,7 @@ class ManageApiView(GenericAPIView):
     }
     authentication_classes = (OAuthTokenAuthentication, SessionAuthentication)
     permission_classes = (ManageScope,)
+    throttle_classes = (ManageApiThrottle,)
     renderer_classes = (JSONRenderer,)
     parser_classes = (SafeJSONParser,)
     metadata_class = None
@@ -59,6 +61,15 @@ class ManageApiView(GenericAPIView):
 
     def get_exception_handler(self):
         return problem_exception_handler
+
+    def throttled(self, request, wait):
+        raise ManageApiThrottle.refusal(request)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        for name, value in limit_headers(request).items():
+            response[name] = value
+        return response
 
     def team_ids(self) -> set[int]:
         """The teams this caller acts for."""

@@ -28,7 +28,7 @@ class Policy:
 
 
 @functools.lru_cache(maxsize=1024)
-def _tiers(rates: tuple[str, ...]) -> tuple[Tier, ...]:
+def tiers_for(rates: tuple[str, ...]) -> tuple[Tier, ...]:
     # Cached: a handful of distinct plans, parsed on every served call.
     tiers = []
     for rate in rates:
@@ -49,7 +49,7 @@ def policy_for(credential: Credential, api_slug: str) -> Policy | None:
         else f"app:{credential.app_id}"
     )
     return Policy(
-        tiers=_tiers(rates),
+        tiers=tiers_for(rates),
         tier_subject=subject,
         monthly_quota=grant.monthly_quota,
         quota_subject=f"sub:{grant.subscription_id}",

@@ -12,7 +12,7 @@ from portal.keys.credentials import Credential
 from portal.limits.alerts import quota_alert_send, threshold_crossed
 from portal.limits.counters import Bucket, buckets_for, consume
 from portal.limits.headers import ratelimit_headers
-from portal.limits.policies import policy_for
+from portal.limits.policies import Policy, policy_for, tiers_for
 
 
 class RateLimited(exceptions.Throttled):
@@ -57,13 +57,16 @@ class PlanThrottle(BaseThrottle):
     decides.
     """
 
-    def allow_request(self, request, view) -> bool:
+    def policy(self, request, view) -> Policy | None:
         credential = request.auth
-        if not isinstance(credential, Credential) or not getattr(
-            settings, "RATELIMIT_ENABLE", True
-        ):
+        if not isinstance(credential, Credential):
+            return None
+        return policy_for(credential, view.api_slug)
+
+    def allow_request(self, request, view) -> bool:
+        if not getattr(settings, "RATELIMIT_ENABLE", True):
             return True
-        policy = policy_for(credential, view.api_slug)
+        policy = self.policy(request, view)
         if policy is None:
             return True
         now = time.time()
@@ -90,6 +93,35 @@ class PlanThrottle(BaseThrottle):
         bucket = buckets[outcome.tripped]
         wait = max(1, int(bucket.reset_at - now))
         return RateLimited(bucket, outcome.counts[outcome.tripped], wait)
+
+
+class ManageApiThrottle(PlanThrottle):
+    """The management API's platform-wide default limit (``MANAGE_API_RATE``):
+    counted per app for a token and per person for the portal session, with
+    the same atomic counters, headers and 429s as the plan limits."""
+
+    def policy(self, request, view) -> Policy | None:
+        credential = request.auth
+        if isinstance(credential, Credential):
+            subject = f"manage:app:{credential.app_id}"
+        elif request.user is not None and request.user.is_authenticated:
+            subject = f"manage:user:{request.user.pk}"
+        else:
+            return None  # refused before counting anyway
+        return Policy(
+            tiers=tiers_for(tuple(settings.MANAGE_API_RATE)),
+            tier_subject=subject,
+            monthly_quota=None,
+            quota_subject="",
+        )
+
+    def allow_request(self, request, view) -> bool:
+        allowed = super().allow_request(request, view)
+        if not allowed and not getattr(request, "gatehouse_limits", None):
+            # The counters are down and RATELIMIT_FAIL_OPEN is off: the
+            # management API stays usable rather than answering 503.
+            return True
+        return allowed
 
 
 def limit_headers(request) -> dict[str, str]:

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ImproperlyConfigured
+
+from portal.catalog.rates import parse_rate
+
 from .environment import DEBUG, env
 
-__all__ = ["API_KEY_ENVIRONMENT", "API_KEY_HASH_SECRET", "REST_FRAMEWORK"]
+__all__ = [
+    "API_KEY_ENVIRONMENT",
+    "API_KEY_HASH_SECRET",
+    "MANAGE_API_RATE",
+    "REST_FRAMEWORK",
+]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
@@ -24,3 +33,12 @@ API_KEY_ENVIRONMENT = env.str(
 # The server-side secret of the keyed hash of stored keys (>= 32 characters).
 # Empty: derived from SECRET_KEY.
 API_KEY_HASH_SECRET = env.str("API_KEY_HASH_SECRET", default="")
+
+# The management API's platform-wide default limit, per app (token) or per
+# person (portal session): django-ratelimit rates, every one enforced.
+MANAGE_API_RATE = env.list("MANAGE_API_RATE", default=["20/s", "1200/m"])
+for _rate in MANAGE_API_RATE:
+    try:
+        parse_rate(_rate)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"MANAGE_API_RATE: {error}") from None

@@ -360,13 +360,17 @@ def test_served_responses_carry_the_ratelimit_fields_and_a_request_id(schema):
     assert headers["Retry-After"]["schema"]["type"] == "integer"
 
 
-def test_management_responses_have_no_plan_limits(schema):
+def test_management_responses_have_the_default_limit_but_no_plan_limits(schema):
     for openapi_path, _, operation in operations(schema):
         if not openapi_path.startswith(MANAGE_API.base_path):
             continue
-        assert "429" not in operation["responses"], openapi_path
-        for response in operation["responses"].values():
-            assert not header_names(response) & {"RateLimit", "Request-Id"}
+        responses = operation["responses"]
+        assert set(examples_of(responses["429"])) == {"rate_limited"}, openapi_path
+        assert "503" not in responses, openapi_path
+        ok = next(r for status, r in responses.items() if status.startswith("2"))
+        assert {"RateLimit-Policy", "RateLimit"} <= header_names(ok)
+        for response in responses.values():
+            assert "Request-Id" not in header_names(response)
 
 
 def examples_of(response: dict) -> set[str]:
