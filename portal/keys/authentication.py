@@ -57,6 +57,20 @@ def last_used_memo_clear() -> None:
     _last_touch.clear()
 
 
+def _refusal(entry) -> InvalidCredential | None:
+    """Why a genuine key is refused (revoked, expired, suspended), if it is."""
+    if entry.revoked:
+        return InvalidCredential("The API key has been revoked.", "key_revoked")
+    if entry.expires_at is not None and entry.expires_at <= time.time():
+        return InvalidCredential("The API key has expired.", "key_expired")
+    if entry.suspended:
+        return InvalidCredential(
+            "The app, its team or the key's owner is suspended.",
+            "credential_suspended",
+        )
+    return None
+
+
 def presented_key(request) -> str | None:
     """The API key the request carries, or None if it carries none.
 
@@ -93,21 +107,10 @@ class ApiKeyAuthentication(BaseAuthentication):
         entry = key_entry_get(parsed.lookup_id)
         if entry is None or not key_matches(parsed.full, entry.secret_hash):
             raise InvalidCredential("The API key is not valid.")
-        if (
-            entry.revoked
-            or entry.suspended
-            or (entry.expires_at is not None and entry.expires_at <= time.time())
-        ):
+        refusal = _refusal(entry)
+        if refusal is not None:
             refused_credential(request, entry.credential)
-        if entry.revoked:
-            raise InvalidCredential("The API key has been revoked.", "key_revoked")
-        if entry.expires_at is not None and entry.expires_at <= time.time():
-            raise InvalidCredential("The API key has expired.", "key_expired")
-        if entry.suspended:
-            raise InvalidCredential(
-                "The app, its team or the key's owner is suspended.",
-                "credential_suspended",
-            )
+            raise refusal
         credential = entry.credential
         if credential.allowed_networks and not credential.allows_ip(client_ip(request)):
             refused_credential(request, credential)

@@ -42,15 +42,19 @@ class OAuthTokenAuthentication(BaseAuthentication):
         entry = token_entry_get(token_checksum(token))
         if entry is None:
             raise InvalidCredential("The access token is not valid or was revoked.")
-        if entry.expires_at <= time.time() or entry.suspended:
-            refused_credential(request, entry.credential)
+        refusal = None
         if entry.expires_at <= time.time():
-            raise InvalidCredential("The access token has expired.", "token_expired")
-        if entry.suspended:
-            raise InvalidCredential(
+            refusal = InvalidCredential(
+                "The access token has expired.", "token_expired"
+            )
+        elif entry.suspended:
+            refusal = InvalidCredential(
                 "The app, its team or the token's user is suspended.",
                 "credential_suspended",
             )
+        if refusal is not None:
+            refused_credential(request, entry.credential)
+            raise refusal
         return CredentialUser(entry.credential), entry.credential
 
     def authenticate_header(self, request) -> str:
