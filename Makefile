@@ -24,11 +24,15 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $@
 
-## make run: install, migrate, seed the demo, serve http://$(HOST):$(PORT)
+## make run: install, migrate, seed the demo, serve http://$(HOST):$(PORT) and
+## run the task worker (mail, webhook deliveries) beside it
 run: $(VENV)/.installed-run
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
-	@echo "Serving Gatehouse on http://$(HOST):$(PORT)/ (Ctrl-C stops it)"
+	@echo "Serving Gatehouse on http://$(HOST):$(PORT)/ with its task worker (Ctrl-C stops both)"
+	export WEBHOOKS_ALLOW_LOOPBACK=true; \
+	$(BIN)/python manage.py db_worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	USAGE_BACKGROUND_FLUSH=true $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 ## make test: the whole suite (PYTEST_ARGS passes extra options)

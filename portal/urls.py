@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("apis.urls")),
     path("docs/", include("portal.docs.urls")),
+    path("staff/", include("portal.dashboard.urls")),
     path("", include("portal.oauth.urls")),
     path("device/", RedirectView.as_view(url="/o/device/"), name="device"),
     path("", include("portal.web.urls")),

@@ -58,6 +58,16 @@ def _clean_cache():
     clean()
 
 
+@pytest.fixture(autouse=True)
+def _tasks_run_at_once(settings):
+    # The default backend queues tasks in the database for `db_worker`; tests
+    # run them in-process as soon as the transaction commits, unless a test
+    # switches to the database backend to exercise the worker itself.
+    settings.TASKS = {
+        "default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}
+    }
+
+
 @pytest.fixture
 def password() -> str:
     return factories.PASSWORD

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from importlib import import_module
 from typing import TYPE_CHECKING
 
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -14,6 +18,9 @@ from portal.accounts.models import Membership, Role, Team, User
 from portal.accounts.tokens import email_verification_token
 from portal.audit.services import record
 from portal.errors import Conflict, Forbidden, InvalidInput
+from portal.keys.models import ApiKey
+from portal.keys.services import api_key_revoke
+from portal.oauth.services import oauth_tokens_revoke_all
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -272,3 +279,278 @@ def membership_remove(
             target=membership.user,
             request=request,
         )
+
+
+# --- suspensions (staff) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Suspension:
+    """What a suspension took away at once."""
+
+    keys_revoked: int = 0
+    tokens_revoked: int = 0
+    sessions_ended: int = 0
+
+
+SUSPENSION_REASON_MAX_LENGTH = 160
+
+
+def _suspension_reason(reason: str, *, required: bool) -> str:
+    reason = (reason or "").strip()
+    if required and not reason:
+        raise InvalidInput("Give a reason for the suspension.", field="reason")
+    if len(reason) > SUSPENSION_REASON_MAX_LENGTH:
+        raise InvalidInput(
+            f"Reasons are at most {SUSPENSION_REASON_MAX_LENGTH} characters.",
+            field="reason",
+        )
+    return reason
+
+
+def _require_staff(actor: User) -> None:
+    if not (actor.is_active and actor.is_staff):
+        raise Forbidden("Only staff can suspend or reactivate.")
+
+
+def _require_may_act_on(actor: User, user: User) -> None:
+    if user.pk == actor.pk:
+        raise Forbidden("You cannot suspend or reactivate yourself.", code="self")
+    if user.is_superuser and not actor.is_superuser:
+        raise Forbidden(
+            "Only a superuser can suspend or reactivate a superuser.",
+            code="superuser_protected",
+        )
+
+
+def _keys_revoke(keys, *, reason: str, actor: User, request) -> int:
+    """Revoke every key of ``keys`` not yet revoked (each writes its event)."""
+    revoked = 0
+    for key in keys.filter(revoked_at__isnull=True).order_by("pk"):
+        api_key_revoke(key=key, reason=reason, actor=actor, request=request)
+        revoked += 1
+    return revoked
+
+
+def _sessions_end(user: User) -> int:
+    """Delete every stored session logged in as ``user``; returns how many.
+
+    Only session engines backed by a model can be searched. With any other
+    engine the user is still logged out on their next request: the
+    authentication backend refuses an inactive user's session.
+    """
+    engine = import_module(settings.SESSION_ENGINE)
+    store_class = engine.SessionStore
+    if not hasattr(store_class, "get_model_class"):
+        return 0
+    store = store_class()
+    model = store_class.get_model_class()
+    theirs = [
+        session.session_key
+        for session in model.objects.filter(expire_date__gt=timezone.now())
+        .only("session_key", "session_data")
+        .iterator(chunk_size=2000)
+        if str(store.decode(session.session_data).get(SESSION_KEY)) == str(user.pk)
+    ]
+    for session_key in theirs:
+        store_class(session_key=session_key).delete()
+    return len(theirs)
+
+
+def team_suspend(
+    *, team: Team, actor: User, reason: str, request: HttpRequest | None = None
+) -> Suspension:
+    """Suspend ``team``: it goes inactive and every credential of its apps is
+    revoked at once (API keys, with the reason; OAuth tokens and unused
+    authorization codes). The next call with any of them is 401.
+
+    Raises ``InvalidInput`` without a reason, ``Forbidden`` unless ``actor``
+    is active staff and ``Conflict`` (code ``already_suspended``) if the team
+    already is.
+    """
+    _require_staff(actor)
+    reason = _suspension_reason(reason, required=True)
+    with transaction.atomic():
+        team = Team.objects.select_for_update().get(pk=team.pk)
+        if not team.is_active:
+            raise Conflict("This team is already suspended.", code="already_suspended")
+        team.is_active = False
+        team.save(update_fields=["is_active"])
+        why = f"Team suspended by staff: {reason}"
+        keys = _keys_revoke(
+            ApiKey.objects.filter(app__team=team),
+            reason=why,
+            actor=actor,
+            request=request,
+        )
+        tokens = sum(
+            oauth_tokens_revoke_all(app=app, actor=actor, reason=why, request=request)
+            for app in team.apps.select_related("team").order_by("pk")
+        )
+        record(
+            action="team.suspended",
+            actor=actor,
+            team=team,
+            target=team,
+            request=request,
+            data={"reason": reason, "keys_revoked": keys, "tokens_revoked": tokens},
+        )
+        from portal.webhooks.services import emit
+
+        emit(
+            team,
+            "team.suspended",
+            {
+                "team": {"id": team.pk, "slug": team.slug},
+                "reason": reason,
+                "keys_revoked": keys,
+                "tokens_revoked": tokens,
+            },
+        )
+    return Suspension(keys_revoked=keys, tokens_revoked=tokens)
+
+
+def team_reactivate(
+    *, team: Team, actor: User, reason: str = "", request: HttpRequest | None = None
+) -> Team:
+    """Lift ``team``'s suspension: its members can create new credentials.
+
+    Credentials revoked by the suspension stay revoked. Raises ``Forbidden``
+    unless ``actor`` is active staff, ``Conflict`` (code ``not_suspended``)
+    if the team is active.
+    """
+    _require_staff(actor)
+    reason = _suspension_reason(reason, required=False)
+    with transaction.atomic():
+        team = Team.objects.select_for_update().get(pk=team.pk)
+        if team.is_active:
+            raise Conflict("This team is not suspended.", code="not_suspended")
+        team.is_active = True
+        team.save(update_fields=["is_active"])
+        record(
+            action="team.reactivated",
+            actor=actor,
+            team=team,
+            target=team,
+            request=request,
+            data={"reason": reason},
+        )
+    return team
+
+
+def user_suspend(
+    *, user: User, actor: User, reason: str, request: HttpRequest | None = None
+) -> Suspension:
+    """Suspend ``user``: they can no longer log in, every session of theirs
+    ends, the API keys they created are revoked (with the reason) and so are
+    the OAuth tokens issued to them.
+
+    Raises ``InvalidInput`` without a reason; ``Forbidden`` unless ``actor``
+    is active staff, for the actor themselves (code ``self``) and for a
+    superuser when the actor is not one (code ``superuser_protected``);
+    ``Conflict`` (code ``already_suspended``) if the user already is.
+    """
+    _require_staff(actor)
+    reason = _suspension_reason(reason, required=True)
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        _require_may_act_on(actor, user)
+        if not user.is_active:
+            raise Conflict("This user is already suspended.", code="already_suspended")
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+        why = f"Key owner suspended by staff: {reason}"
+        keys = _keys_revoke(
+            ApiKey.objects.filter(created_by=user),
+            reason=why,
+            actor=actor,
+            request=request,
+        )
+        tokens = oauth_tokens_revoke_all(
+            user=user, actor=actor, reason=why, request=request
+        )
+        sessions = _sessions_end(user)
+        record(
+            action="user.suspended",
+            actor=actor,
+            target=user,
+            request=request,
+            data={
+                "reason": reason,
+                "keys_revoked": keys,
+                "tokens_revoked": tokens,
+                "sessions_ended": sessions,
+            },
+        )
+    return Suspension(keys_revoked=keys, tokens_revoked=tokens, sessions_ended=sessions)
+
+
+def user_reactivate(
+    *, user: User, actor: User, reason: str = "", request: HttpRequest | None = None
+) -> User:
+    """Lift ``user``'s suspension: they can log in again.
+
+    Credentials revoked by the suspension stay revoked. Raises as
+    ``user_suspend`` does, with ``Conflict`` (code ``not_suspended``) for an
+    active user.
+    """
+    _require_staff(actor)
+    reason = _suspension_reason(reason, required=False)
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        _require_may_act_on(actor, user)
+        if user.is_active:
+            raise Conflict("This user is not suspended.", code="not_suspended")
+        user.is_active = True
+        user.save(update_fields=["is_active"])
+        record(
+            action="user.reactivated",
+            actor=actor,
+            target=user,
+            request=request,
+            data={"reason": reason},
+        )
+    return user
+
+
+# --- staff roles --------------------------------------------------------------
+
+
+def staff_roles(user: User) -> dict:
+    """What ``user`` may do on the staff side: flags, groups and permissions."""
+    return {
+        "is_staff": user.is_staff,
+        "is_superuser": user.is_superuser,
+        "groups": sorted(user.groups.values_list("name", flat=True)),
+        "user_permissions": sorted(
+            f"{app_label}.{codename}"
+            for app_label, codename in user.user_permissions.values_list(
+                "content_type__app_label", "codename"
+            )
+        ),
+    }
+
+
+def user_staff_roles_record(
+    *, user: User, before: dict, actor: User, request: HttpRequest | None = None
+) -> bool:
+    """Record ``user.staff_role_changed`` if ``user``'s staff roles differ from
+    ``before`` (a ``staff_roles`` snapshot taken before an edit).
+
+    Call it in the edit's transaction. Returns whether anything changed.
+    """
+    after = staff_roles(user)
+    changed = {
+        field: {"from": before[field], "to": after[field]}
+        for field in after
+        if before.get(field) != after[field]
+    }
+    if changed:
+        record(
+            action="user.staff_role_changed",
+            actor=actor,
+            target=user,
+            request=request,
+            data={"changed": changed},
+        )
+    return bool(changed)

@@ -121,6 +121,25 @@ def _notify(subscription: Subscription, template: str, **context) -> None:
         )
 
 
+def _emit(sub: Subscription, type_: str, **extra) -> None:
+    from portal.webhooks.services import emit
+
+    emit(
+        sub.app.team_id,
+        type_,
+        {
+            "subscription": {
+                "id": sub.pk,
+                "status": sub.status,
+                "api": sub.api.slug,
+                "plan": sub.plan.slug,
+            },
+            "app": {"id": sub.app_id, "slug": sub.app.slug},
+            **extra,
+        },
+    )
+
+
 def _live(app, api) -> Subscription | None:
     return (
         Subscription.objects.select_for_update()
@@ -199,6 +218,8 @@ def subscription_request(*, app, plan: Plan, actor=None, request=None) -> Subscr
             request=request,
             data={"plan": plan.slug, "api": plan.api.slug, "status": live.status},
         )
+        if action in ("subscription.request", "subscription.change_request"):
+            _emit(live, "subscription.requested", requested_plan=plan.slug)
     return live
 
 
@@ -230,6 +251,11 @@ def _decide(
             data={"plan": sub.plan.slug, "reason": reason},
         )
         _notify(sub, "subscription_decided", approved=approve)
+        _emit(
+            sub,
+            "subscription.approved" if approve else "subscription.rejected",
+            reason=reason,
+        )
     return sub
 
 
@@ -278,4 +304,5 @@ def subscription_cancel(
             target=sub,
             request=request,
         )
+        _emit(sub, "subscription.cancelled")
     return sub

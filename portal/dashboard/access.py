@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from functools import wraps
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404
@@ -45,7 +46,7 @@ def staff_refusal(request: HttpRequest) -> HttpResponse | None:
             else "portal:twofactor-setup"
         )
         response = redirect(name)
-        response["Location"] += f"?next={request.get_full_path()}"
+        response["Location"] += "?" + urlencode({"next": request.get_full_path()})
         return response
     return None
 

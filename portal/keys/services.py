@@ -23,6 +23,7 @@ from portal.keys import conf
 from portal.keys.hashing import key_hash
 from portal.keys.keyformat import build_key, new_lookup_id
 from portal.keys.models import ApiKey, KeyStatus
+from portal.webhooks import services as webhooks
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -153,6 +154,11 @@ def api_key_issue(
     ``scopes`` must be within what the app's active subscriptions grant
     (None: all of them). Raises ``InvalidInput`` naming the bad field.
     """
+    if not (app.is_active and app.team.is_active):
+        raise Conflict(
+            "The app or its team is suspended: it cannot get new keys.",
+            code="app_suspended",
+        )
     name = _clean_name(name)
     scope_list = _clean_scopes(app, scopes)
     expires_at = _clean_expiry(expires_at)
@@ -178,6 +184,10 @@ def api_key_issue(
                     replaces=replaces,
                 )
                 _audit("api_key.issue", key, actor, request, scopes=scope_list)
+                if replaces is None:
+                    webhooks.emit(
+                        key.app.team_id, "key.created", webhooks.key_data(key)
+                    )
         except IntegrityError:
             continue  # a lookup-id collision (1 in 2^60): draw again
         return IssuedKey(key=key, full_key=full_key)
@@ -260,6 +270,11 @@ def api_key_revoke(
         key.revoked_reason = reason
         key.save(update_fields=["revoked_at", "revoked_reason"])
         _audit("api_key.revoke", key, actor, request, reason=reason)
+        webhooks.emit(
+            key.app.team_id,
+            "key.revoked",
+            {**webhooks.key_data(key), "reason": reason},
+        )
     return key
 
 
@@ -299,5 +314,14 @@ def api_key_rotate(
             request,
             new_lookup_id=issued.key.lookup_id,
             grace_seconds=int(grace.total_seconds()),
+        )
+        webhooks.emit(
+            key.app.team_id,
+            "key.rotated",
+            {
+                **webhooks.key_data(key),
+                "replacement": webhooks.key_data(issued.key)["key"],
+                "grace_seconds": int(grace.total_seconds()),
+            },
         )
     return issued

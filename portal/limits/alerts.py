@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from django.utils import timezone
 from django_tasks import task
 
 THRESHOLDS = (80, 100)
@@ -47,3 +48,75 @@ def quota_alert_send(*, subscription_id: int, percent: int) -> None:
     ).partition("\n")
     for address in owners:
         send_mail(subject.strip(), body.lstrip(), None, [address])
+    from portal.webhooks.services import emit
+
+    emit(
+        sub.app.team_id,
+        "quota.threshold",
+        {
+            "subscription": {"id": sub.pk, "api": sub.api.slug, "plan": sub.plan.slug},
+            "app": {"id": sub.app_id, "slug": sub.app.slug},
+            "percent": percent,
+            "monthly_quota": sub.plan.monthly_quota,
+        },
+        dedupe_key=f"quota.threshold:{sub.pk}:{timezone.now():%Y-%m}:{percent}",
+    )
+
+
+# A refused call counts toward the next ``ratelimit.exceeded`` event; at most
+# one event per credential per this many seconds, carrying the count.
+REFUSAL_EVENT_SECONDS = 300
+
+
+def note_refusal(credential, api_slug: str, limit: str) -> None:
+    """Count a call refused by a limit; now and then, emit the event.
+
+    A few cache operations per refused call (none on allowed calls); the
+    event itself is written at most once per credential per 5 minutes. The
+    gate is kept per 5-minute window, holding the time of the last event, so
+    it works on the clock rather than on cache expiry: a window's first
+    refusal emits only if the previous window's event is 5 minutes old.
+    """
+    import time
+
+    from django.core.cache import cache
+
+    key_id = credential.key_id
+    subject = f"k{key_id}" if key_id is not None else f"a{credential.app_id}"
+    counter = f"gk:rlx:n:{subject}"
+    now = time.time()
+    window = int(now // REFUSAL_EVENT_SECONDS)
+    gate = f"gk:rlx:w:{subject}:"
+    try:
+        refused = 1 if cache.add(counter, 1, 3600) else cache.incr(counter)
+        if not cache.add(f"{gate}{window}", now, REFUSAL_EVENT_SECONDS * 3):
+            return  # this window has had its event (or its turn)
+        last = cache.get(f"{gate}{window - 1}")
+        if last is not None and now - float(last) < REFUSAL_EVENT_SECONDS:
+            # Too soon after the last event: pass its time on to the next window.
+            cache.set(f"{gate}{window}", last, REFUSAL_EVENT_SECONDS * 3)
+            return
+        cache.delete(counter)
+    except Exception:  # noqa: BLE001 - the cache is down: no event, no failure
+        return
+    _refusal_event.enqueue(
+        team_id=credential.team_id,
+        data={
+            "credential": {
+                "kind": credential.kind,
+                "key_lookup_id": credential.key_lookup_id,
+                "app": {"id": credential.app_id, "slug": credential.app_slug},
+            },
+            "api": api_slug,
+            "limit": limit,
+            "refused_calls": refused,
+            "window_seconds": REFUSAL_EVENT_SECONDS,
+        },
+    )
+
+
+@task()
+def _refusal_event(*, team_id: int, data: dict) -> None:
+    from portal.webhooks.services import emit
+
+    emit(team_id, "ratelimit.exceeded", data)

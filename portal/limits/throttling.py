@@ -9,7 +9,7 @@ from rest_framework import exceptions
 from rest_framework.throttling import BaseThrottle
 
 from portal.keys.credentials import Credential
-from portal.limits.alerts import quota_alert_send, threshold_crossed
+from portal.limits.alerts import note_refusal, quota_alert_send, threshold_crossed
 from portal.limits.counters import Bucket, buckets_for, consume
 from portal.limits.headers import ratelimit_headers
 from portal.limits.policies import Policy, policy_for, tiers_for
@@ -81,6 +81,12 @@ class PlanThrottle(BaseThrottle):
                 quota_alert_send.enqueue(
                     subscription_id=policy.subscription_id, percent=percent
                 )
+        elif not outcome.allowed and isinstance(request.auth, Credential):
+            note_refusal(
+                request.auth,
+                getattr(view, "api_slug", ""),
+                buckets[outcome.tripped].label,
+            )
         return outcome.allowed
 
     @staticmethod

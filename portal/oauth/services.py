@@ -7,7 +7,12 @@ from typing import TYPE_CHECKING
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 from oauth2_provider.generators import generate_client_secret
-from oauth2_provider.models import get_access_token_model, get_refresh_token_model
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_grant_model,
+    get_refresh_token_model,
+    revoke_access_token,
+)
 
 from portal.audit.services import record
 from portal.errors import Conflict, InvalidInput
@@ -217,6 +222,13 @@ def oauth_client_secret_rotate(
             target=app,
             request=request,
         )
+        from portal.webhooks.services import emit
+
+        emit(
+            app.team_id,
+            "oauth.client_secret_rotated",
+            {"app": {"id": app.pk, "slug": app.slug, "client_id": app.client_id}},
+        )
     return secret
 
 
@@ -266,4 +278,96 @@ def authorization_revoke(*, user, app: App, request: HttpRequest | None = None) 
             request=request,
             data={"tokens": count},
         )
+    return count
+
+
+def oauth_token_revoke(
+    *, token, actor=None, reason: str = "", request: HttpRequest | None = None
+) -> bool:
+    """Revoke one OAuth access or refresh token together with its pair.
+
+    The access token is deleted (its next call is 401 everywhere: the cache
+    entry goes with the row) and the refresh token is kept as a revoked
+    tombstone, so a replay of it is still recognised. Returns False, and
+    records nothing, when the token was already revoked.
+    """
+    AccessToken = get_access_token_model()
+    RefreshToken = get_refresh_token_model()
+    reason = (reason or "").strip()[:200]
+    with transaction.atomic():
+        if isinstance(token, RefreshToken):
+            live = RefreshToken.objects.filter(pk=token.pk, revoked__isnull=True)
+            token = live.select_related("application__team").first()
+            if token is None:
+                return False
+            token.revoke()
+            kind = "refresh"
+        elif isinstance(token, AccessToken):
+            token = (
+                AccessToken.objects.filter(pk=token.pk)
+                .select_related("application__team")
+                .first()
+            )
+            if token is None:
+                return False
+            revoke_access_token(token)
+            kind = "access"
+        else:
+            raise TypeError(f"Not an OAuth token: {type(token).__name__}")
+        app = token.application
+        record(
+            action="oauth.token_revoked",
+            actor=actor,
+            team=app.team if app is not None else None,
+            target=token,
+            request=request,
+            data={
+                "token": kind,
+                "app": app.qualified_slug if app is not None else None,
+                "user_id": token.user_id,
+                "reason": reason,
+            },
+        )
+    return True
+
+
+def oauth_tokens_revoke_all(
+    *,
+    app: App | None = None,
+    user=None,
+    actor=None,
+    reason: str = "",
+    request: HttpRequest | None = None,
+) -> int:
+    """Revoke every live token of ``app``, or every one issued to ``user``,
+    and drop their unused authorization codes; one audit event for the lot.
+
+    Returns how many access and refresh tokens went (0 records nothing).
+    """
+    if (app is None) == (user is None):
+        raise TypeError("Pass exactly one of app and user.")
+    AccessToken = get_access_token_model()
+    RefreshToken = get_refresh_token_model()
+    Grant = get_grant_model()
+    owner = {"application": app} if app is not None else {"user": user}
+    reason = (reason or "").strip()[:200]
+    with transaction.atomic():
+        # Counted first: revoking a refresh token deletes its access token.
+        count = AccessToken.objects.filter(**owner).count()
+        for refresh in RefreshToken.objects.filter(**owner, revoked__isnull=True):
+            refresh.revoke()
+            count += 1
+        # Client-credentials tokens have no refresh token. A queryset delete
+        # still sends post_delete per row, which drops each cached entry.
+        AccessToken.objects.filter(**owner).delete()
+        Grant.objects.filter(**owner).delete()
+        if count:
+            record(
+                action="oauth.token_revoked",
+                actor=actor,
+                team=app.team if app is not None else None,
+                target=app if app is not None else user,
+                request=request,
+                data={"tokens": count, "reason": reason},
+            )
     return count

@@ -13,3 +13,4 @@ from .oauth import *
 from .rest import *
 from .security import *
 from .usage import *
+from .webhooks import *

@@ -20,9 +20,12 @@ __all__ = [
     "LOGIN_REDIRECT_URL",
     "LOGIN_URL",
     "LOGOUT_REDIRECT_URL",
+    "OTP_ADMIN_HIDE_SENSITIVE_DATA",
+    "OTP_TOTP_ISSUER",
     "PASSWORD_HASHERS",
     "PASSWORD_RESET_TIMEOUT",
     "SERVER_EMAIL",
+    "TWOFACTOR_LOGIN_TIMEOUT",
 ]
 
 AUTH_USER_MODEL = "accounts.User"
@@ -57,6 +60,15 @@ ACCOUNT_RATES = {
     "ip": env.str("ACCOUNT_RATE_PER_IP", default="30/10m"),
     "account": env.str("ACCOUNT_RATE_PER_ACCOUNT", default="10/10m"),
 }
+
+# Two-factor authentication (django-otp). The name authenticator apps show
+# next to the account; how long, in seconds, a password accepted at login
+# waits for its second factor before the login has to start again.
+OTP_TOTP_ISSUER = env.str("TWOFACTOR_ISSUER", default="Gatehouse")
+TWOFACTOR_LOGIN_TIMEOUT = env.int("TWOFACTOR_LOGIN_TIMEOUT", default=300)
+# The admin django-otp registers must never show a device's key, its QR code
+# or recovery codes.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 _email = env.email_url("EMAIL_URL", default="consolemail://")
 EMAIL_BACKEND = _email["EMAIL_BACKEND"]

@@ -35,7 +35,8 @@ ALLOWED_HOSTS = env.list(
 )
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, with the staff-only, 2FA-gated site as admin.site.
+    "portal.dashboard.apps.GatehouseAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
     "portal.limits",
     "portal.keys",
     "portal.usage",
+    "portal.webhooks",
     "apis.books",
     "portal.web",
     "portal.dashboard",
@@ -119,14 +121,15 @@ STORAGES = {
     },
 }
 
-# Background work (mail now; webhooks and usage later) goes through Django's
-# tasks API. "immediate" runs a task in-process right after the transaction
-# commits; "database" queues it for `manage.py db_worker`.
+# Background work (mail, webhook deliveries) goes through Django's tasks API.
+# "database" (the default) queues it in the database for `manage.py
+# db_worker` (django-tasks-db), which `make run` starts; "immediate" runs a
+# task in-process right after the transaction commits (no retries later).
 _TASK_BACKENDS = {
     "immediate": "django_tasks.backends.immediate.ImmediateBackend",
     "database": "django_tasks_db.DatabaseBackend",
 }
-_task_backend = env.str("TASKS_BACKEND", default="immediate").strip().lower()
+_task_backend = env.str("TASKS_BACKEND", default="database").strip().lower()
 if _task_backend not in _TASK_BACKENDS:
     raise ImproperlyConfigured(
         f"TASKS_BACKEND must be one of {', '.join(_TASK_BACKENDS)}, "

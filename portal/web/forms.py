@@ -271,3 +271,73 @@ class RedirectUrisForm(forms.Form):
 
     def clean_redirect_uris(self) -> list[str]:
         return _lines(self.cleaned_data["redirect_uris"])
+
+
+# --- two-factor authentication ------------------------------------------------
+
+
+def _code_field(**kwargs) -> forms.CharField:
+    attrs = {
+        "autocomplete": "one-time-code",
+        "autocapitalize": "off",
+        "spellcheck": "false",
+        **kwargs.pop("attrs", {}),
+    }
+    return forms.CharField(max_length=32, widget=forms.TextInput(attrs=attrs), **kwargs)
+
+
+class TotpConfirmForm(forms.Form):
+    code = _code_field(
+        label="Code from the app",
+        help_text="The 6-digit code your authenticator app shows now.",
+        attrs={"inputmode": "numeric", "autofocus": True},
+    )
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        max_length=128,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class TwoFactorVerifyForm(forms.Form):
+    code = _code_field(
+        label="Code",
+        help_text="The 6-digit code from your authenticator app, or one of your "
+        "recovery codes.",
+        attrs={"autofocus": True},
+    )
+
+
+class RecoveryCodesForm(forms.Form):
+    password = forms.CharField(
+        required=False,
+        strip=False,
+        max_length=128,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    code = _code_field(
+        required=False,
+        label="or a code from your authenticator app",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("password") and not cleaned.get("code"):
+            raise forms.ValidationError(
+                "Enter your password or a code from your authenticator app.",
+                code="required",
+            )
+        return cleaned
+
+
+class TwoFactorDisableForm(forms.Form):
+    password = forms.CharField(
+        strip=False,
+        max_length=128,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    code = _code_field(
+        label="Code",
+        help_text="The 6-digit code from your authenticator app, or a recovery code.",
+    )

@@ -2,10 +2,13 @@ from django.urls import path
 
 from portal.web import (
     app_pages,
+    audit_pages,
     oauth_pages,
     subscription_pages,
+    twofactor_pages,
     usage_pages,
     views,
+    webhook_pages,
 )
 
 app_name = "portal"
@@ -71,6 +74,43 @@ urlpatterns = [
     ),
     path("teams/<slug:team_slug>/leave/", views.team_leave, name="team-leave"),
     path("teams/<slug:team_slug>/usage/", usage_pages.team_usage, name="team-usage"),
+    path("teams/<slug:team_slug>/audit/", audit_pages.team_audit, name="team-audit"),
+    path(
+        "teams/<slug:team_slug>/webhooks/",
+        webhook_pages.webhook_list,
+        name="webhook-list",
+    ),
+    path(
+        "teams/<slug:team_slug>/webhooks/email/",
+        webhook_pages.webhook_email,
+        name="webhook-email",
+    ),
+    path(
+        "teams/<slug:team_slug>/webhooks/<int:endpoint_id>/",
+        webhook_pages.webhook_detail,
+        name="webhook-detail",
+    ),
+    path(
+        "teams/<slug:team_slug>/webhooks/<int:endpoint_id>/rotate-secret/",
+        webhook_pages.webhook_rotate_secret,
+        name="webhook-rotate-secret",
+    ),
+    path(
+        "teams/<slug:team_slug>/webhooks/<int:endpoint_id>/test/",
+        webhook_pages.webhook_test,
+        name="webhook-test",
+    ),
+    path(
+        "teams/<slug:team_slug>/webhooks/<int:endpoint_id>/delete/",
+        webhook_pages.webhook_delete,
+        name="webhook-delete",
+    ),
+    path(
+        "teams/<slug:team_slug>/webhooks/<int:endpoint_id>/deliveries/"
+        "<int:delivery_id>/redeliver/",
+        webhook_pages.webhook_redeliver,
+        name="webhook-redeliver",
+    ),
     path("teams/<slug:team_slug>/apps/new/", app_pages.app_create, name="app-create"),
     path(
         "teams/<slug:team_slug>/apps/<slug:app_slug>/",
@@ -101,6 +141,27 @@ urlpatterns = [
         "teams/<slug:team_slug>/apps/<slug:app_slug>/oauth/redirect-uris/",
         oauth_pages.oauth_redirect_uris,
         name="oauth-redirect-uris",
+    ),
+    path("account/two-factor/", twofactor_pages.twofactor_manage, name="twofactor"),
+    path(
+        "account/two-factor/setup/",
+        twofactor_pages.twofactor_setup,
+        name="twofactor-setup",
+    ),
+    path(
+        "account/two-factor/verify/",
+        twofactor_pages.twofactor_verify,
+        name="twofactor-verify",
+    ),
+    path(
+        "account/two-factor/recovery-codes/",
+        twofactor_pages.twofactor_recovery_codes,
+        name="twofactor-recovery-codes",
+    ),
+    path(
+        "account/two-factor/disable/",
+        twofactor_pages.twofactor_disable,
+        name="twofactor-disable",
     ),
     path(
         "account/authorized-apps/", oauth_pages.authorized_apps, name="authorized-apps"

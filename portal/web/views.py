@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from portal.accounts import selectors as account_selectors
 from portal.accounts import services as account_services
+from portal.accounts import twofactor
 from portal.accounts.mail import email_schedule
 from portal.accounts.models import User
 from portal.accounts.tokens import email_verification_user
@@ -35,6 +36,7 @@ from portal.web.forms import (
     add_domain_error,
 )
 from portal.web.throttling import attempt_throttle, too_many_attempts
+from portal.web.twofactor_pages import pending_login_start
 
 # --- home and dashboard ----------------------------------------------------
 
@@ -143,6 +145,14 @@ class LoginView(auth_views.LoginView):
         if wait:
             return too_many_attempts(request, wait)
         return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        user = form.get_user()
+        if twofactor.twofactor_enabled(user=user):
+            # The password alone does not log this user in: the code does.
+            pending_login_start(self.request, user, self.get_redirect_url())
+            return redirect("portal:twofactor-verify")
+        return super().form_valid(form)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -1,4 +1,4 @@
-// Usage charts: draws each <canvas data-usage-chart="calls|errors|latency">
+// Usage charts: draws each <canvas data-usage-chart="calls|errors|error_rate|latency">
 // with Chart.js from the numbers the page embeds as JSON (json_script with
 // id "usage-series"). No inline script or style: the CSP allows only 'self'.
 (function () {
@@ -34,6 +34,11 @@
         { label: "5xx errors", key: "errors_5xx", color: palette.danger, pointStyle: "rect", dash: [6, 3] },
         { label: "429 throttled", key: "throttled", color: palette.muted, pointStyle: "triangle", dash: [2, 2] },
       ],
+    },
+    error_rate: { // the staff overview
+      type: "line",
+      unit: "%",
+      datasets: [{ label: "Error rate (%)", key: "error_rate_pct", color: palette.danger, pointStyle: "rect" }],
     },
     latency: {
       type: "line",
@@ -77,7 +82,7 @@
           },
           y: {
             beginAtZero: true,
-            ticks: { precision: spec.unit === "ms" ? undefined : 0 },
+            ticks: { precision: spec.unit === "ms" || spec.unit === "%" ? undefined : 0 },
             title: { display: true, text: spec.unit },
             grid: { color: palette.line },
           },

@@ -17,6 +17,7 @@ from portal.catalog.services import (
 )
 from portal.errors import Conflict, InvalidInput
 from tests.apis.assertions import assert_problem
+from tests.staff import staff_login
 
 BOOKS = "/api/books/v1/books/"
 CHANGELIST = "admin:catalog_subscription_changelist"
@@ -323,7 +324,7 @@ def test_after_cancelling_the_app_can_subscribe_again(books_app, starter_plan):
 
 @pytest.fixture
 def admin_client(client, staff):
-    client.force_login(staff)
+    staff_login(client, staff)  # the admin needs a verified second factor
     return client
 
 
