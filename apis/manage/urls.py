@@ -1,12 +1,20 @@
 from django.urls import path
 
-from apis.manage import key_views, oauth_views, subscription_views, views
+from apis.manage import (
+    key_views,
+    oauth_views,
+    subscription_views,
+    views,
+    webhook_views,
+)
 
 app_name = "manage"
 
 APP = "apps/<int:app_id>/"
 KEY = APP + "keys/<str:lookup_id>/"
 SUBSCRIPTION = APP + "subscriptions/<int:subscription_id>/"
+WEBHOOKS = "teams/<int:team_id>/webhooks/"
+ENDPOINT = WEBHOOKS + "<int:endpoint_id>/"
 
 urlpatterns = [
     path("teams/", views.TeamListApi.as_view(), name="team-list"),
@@ -42,5 +50,27 @@ urlpatterns = [
         SUBSCRIPTION + "cancel/",
         subscription_views.SubscriptionCancelApi.as_view(),
         name="subscription-cancel",
+    ),
+    path(WEBHOOKS, webhook_views.EndpointListApi.as_view(), name="webhook-list"),
+    path(ENDPOINT, webhook_views.EndpointDetailApi.as_view(), name="webhook-detail"),
+    path(
+        ENDPOINT + "rotate-secret/",
+        webhook_views.EndpointRotateSecretApi.as_view(),
+        name="webhook-rotate-secret",
+    ),
+    path(
+        ENDPOINT + "test/",
+        webhook_views.EndpointTestApi.as_view(),
+        name="webhook-test",
+    ),
+    path(
+        ENDPOINT + "deliveries/",
+        webhook_views.DeliveryListApi.as_view(),
+        name="webhook-delivery-list",
+    ),
+    path(
+        ENDPOINT + "deliveries/<int:delivery_id>/redeliver/",
+        webhook_views.DeliveryRedeliverApi.as_view(),
+        name="webhook-redeliver",
     ),
 ]

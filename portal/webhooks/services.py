@@ -297,6 +297,7 @@ def redeliver(*, delivery: Delivery, actor=None, request=None) -> None:
     transaction.on_commit(
         lambda: tasks.deliver.enqueue(
             delivery_id=delivery.pk,
+            manual=True,
             requested_by_id=getattr(actor, "pk", None),
         )
     )
@@ -353,9 +354,15 @@ def _claim(delivery_id: int, manual: bool) -> tuple[Delivery, int] | None:
         return delivery, delivery.attempts
 
 
-def attempt_delivery(*, delivery_id: int, requested_by_id: int | None = None) -> str:
-    """One attempt at one delivery; schedules the next one if it failed."""
-    manual = requested_by_id is not None
+def attempt_delivery(
+    *, delivery_id: int, manual: bool = False, requested_by_id: int | None = None
+) -> str:
+    """One attempt at one delivery; schedules the next one if it failed.
+
+    ``manual`` is a redelivery someone asked for (a person, or an app through
+    the management API): it runs whatever the delivery's status and never
+    schedules retries of its own.
+    """
     claimed = _claim(delivery_id, manual)
     if claimed is None:
         return "skipped"

@@ -30,11 +30,13 @@ def schedule(delivery_id: int, when=None) -> None:
 
 
 @task()
-def deliver(*, delivery_id: int, requested_by_id: int | None = None) -> str:
+def deliver(
+    *, delivery_id: int, manual: bool = False, requested_by_id: int | None = None
+) -> str:
     from portal.webhooks import services
 
     return services.attempt_delivery(
-        delivery_id=delivery_id, requested_by_id=requested_by_id
+        delivery_id=delivery_id, manual=manual, requested_by_id=requested_by_id
     )
 
 

@@ -24,6 +24,7 @@ from portal.catalog.models import Subscription
 from portal.keys.models import ApiKey
 from portal.oauth.models import App
 from tests.portal.oauth.flows import bearer, client_credentials, tokens
+from tests.portal.webhooks.conftest import receiver  # noqa: F401 - a fixture
 
 BASE = "/api/manage/v1/"
 READ_WRITE = "manage:read manage:write"
