@@ -21,6 +21,7 @@ urlpatterns = [
     *schema_urlpatterns,
     path("books/v1/", include("apis.books.urls")),
     path(MANAGE_API.base_path.removeprefix("/api/"), include("apis.manage.urls")),
-    # Anything else under /api/ is a problem+json 404, not the portal's page.
-    re_path(r"^.*$", api_not_found),
+    # Anything else under /api/ is a problem+json 404, not the portal's page
+    # (a newline in the path too: "." would not match it).
+    re_path(r"^[\s\S]*$", api_not_found),
 ]

@@ -3,7 +3,8 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from apis.books.models import Author, Book
-from apis.serializers import StrictInputSerializer
+from apis.pagination import PAGE_NUMBER_MAX
+from apis.serializers import StrictInputSerializer, StrictQuerySerializer
 
 YEAR_MIN, YEAR_MAX = -3000, 2100
 
@@ -56,7 +57,7 @@ class BookInput(StrictInputSerializer):
 BOOK_ORDERINGS = ("title", "-title", "year", "-year", "created_at", "-created_at")
 
 
-class BookQuery(StrictInputSerializer):
+class BookQuery(StrictQuerySerializer):
     """The list endpoint's query string, validated like any other input."""
 
     author = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
@@ -65,11 +66,19 @@ class BookQuery(StrictInputSerializer):
     )
     search = serializers.CharField(max_length=200, required=False)
     ordering = serializers.ChoiceField(choices=BOOK_ORDERINGS, required=False)
+    # A page that is not a positive number is a page that does not exist
+    # (404, as DRF's paginator answers); a page size must be a number.
     page = serializers.CharField(max_length=20, required=False)
-    page_size = serializers.CharField(max_length=20, required=False)
+    page_size = serializers.IntegerField(
+        min_value=1, max_value=PAGE_NUMBER_MAX, required=False
+    )
 
 
-class AuthorQuery(StrictInputSerializer):
+class AuthorQuery(StrictQuerySerializer):
     search = serializers.CharField(max_length=200, required=False)
+    # A page that is not a positive number is a page that does not exist
+    # (404, as DRF's paginator answers); a page size must be a number.
     page = serializers.CharField(max_length=20, required=False)
-    page_size = serializers.CharField(max_length=20, required=False)
+    page_size = serializers.IntegerField(
+        min_value=1, max_value=PAGE_NUMBER_MAX, required=False
+    )

@@ -14,7 +14,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apis.manage.selectors import plan_get_public
-from apis.serializers import StrictInputSerializer
+from apis.pagination import PAGE_NUMBER_MAX
+from apis.serializers import StrictInputSerializer, StrictQuerySerializer
 from portal.accounts.models import Membership, Role, Team
 from portal.catalog.models import Api, Plan, Subscription, SubscriptionStatus
 from portal.keys import conf as key_conf
@@ -45,15 +46,18 @@ class NoInput(StrictInputSerializer):
     """The body of an action that takes no fields: any field is refused."""
 
 
-class PageQuery(StrictInputSerializer):
+class PageQuery(StrictQuerySerializer):
     """The query string of a list: ``?page=N&page_size=M`` and nothing else."""
 
     page = serializers.IntegerField(
-        min_value=1, max_value=10**9, required=False, help_text="The page, from 1."
+        min_value=1,
+        max_value=PAGE_NUMBER_MAX,
+        required=False,
+        help_text="The page, from 1.",
     )
     page_size = serializers.IntegerField(
         min_value=1,
-        max_value=10**9,
+        max_value=PAGE_NUMBER_MAX,
         required=False,
         help_text="Items per page: 20 unless given, at most 100.",
     )
@@ -205,6 +209,7 @@ class KeyOutput(serializers.ModelSerializer):
     replaces = serializers.SlugRelatedField(
         slug_field="lookup_id",
         read_only=True,
+        allow_null=True,
         help_text="The lookup id of the key this one replaced in a rotation.",
     )
 
