@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from apis.exceptions import InsufficientScope
+from apis.parsers import BodyTooLarge
 from portal.errors import GatehouseError
+from portal.web.outage import ServiceUnavailable, is_outage, note_outage
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -27,6 +31,7 @@ TITLES = {
     415: "Unsupported media type",
     429: "Too many requests",
     500: "Internal server error",
+    503: "Service unavailable",
 }
 
 # DRF's exception classes, named by our stable codes.
@@ -85,6 +90,10 @@ def _from_domain_error(error: GatehouseError) -> exceptions.APIException:
     exc = exceptions.APIException(error.message, error.code)
     exc.status_code = error.status
     exc.problem_code = error.code
+    if error.field and error.status == status.HTTP_400_BAD_REQUEST:
+        # A rule on one input field (an expiry in the past, a redirect URI
+        # that is not https): named in `errors`, as the serializers' are.
+        exc.problem_extra = {"errors": {error.field: [error.message]}}
     return exc
 
 
@@ -96,12 +105,22 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
     """
     if isinstance(exc, GatehouseError):
         exc = _from_domain_error(exc)
+    elif isinstance(exc, RequestDataTooBig):
+        # DRF reads a JSON body through request.body, where Django enforces
+        # DATA_UPLOAD_MAX_MEMORY_SIZE: a 413 problem, not the portal's page.
+        exc = BodyTooLarge(
+            "The request body is over the limit of "
+            f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
+        )
     elif isinstance(exc, Ratelimited):
         exc = exceptions.Throttled()
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif is_outage(exc):  # the database is unreachable: 503, not 500
+        note_outage(exc)
+        exc = ServiceUnavailable()
     response = drf_exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.APIException):
         return response
@@ -140,6 +159,9 @@ def problem_response(request: HttpRequest, status_code: int, code: str, detail: 
     )
 
 
+# No state to protect, and an API client sends no CSRF token: without this a
+# POST, PUT, PATCH or DELETE to an unknown path was the portal's HTML 403 page.
+@csrf_exempt
 def api_not_found(request: HttpRequest) -> JsonResponse:
     return problem_response(
         request, status.HTTP_404_NOT_FOUND, "not_found", "No such endpoint."

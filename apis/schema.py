@@ -30,6 +30,7 @@ from drf_spectacular.drainage import error
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.generators import EndpointEnumerator, SchemaGenerator
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import force_instance
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework.authentication import SessionAuthentication
@@ -38,9 +39,11 @@ from rest_framework.generics import GenericAPIView
 from apis.base import ServedApiView
 from apis.manage.base import ManageApiView, ManageScope
 from apis.manage.scopes import MANAGE_SCOPES
+from apis.pagination import PAGE_NUMBER_MAX
 from apis.permissions import HasScopes
 from apis.problems import PROBLEM_CONTENT_TYPE, problem_body
 from apis.registry import SERVED_APIS
+from apis.serializers import StrictInputSerializer
 from apis.spec import ApiSpec
 from portal.docs.problem_types import PROBLEM_TYPES
 from portal.keys.authentication import ApiKeyAuthentication
@@ -283,8 +286,9 @@ PROBLEM_SCHEMA = {
             "type": "object",
             "additionalProperties": {},
             "description": (
-                "`invalid`, `invalid_query`: each invalid or unknown field or "
-                "parameter with its messages (nested for nested fields)."
+                "`invalid`, `invalid_query`, and any other 400 about input: "
+                "each invalid or unknown field or parameter with its messages "
+                "(by index for the items of a list)."
             ),
         },
         "missing_scopes": {
@@ -356,13 +360,14 @@ HEADER_FIELDS = {
 
 # Statuses of a served call that come after its limits were counted, so carry
 # the RateLimit fields: not the 401/403 refusals, not a 503 without counters.
-_COUNTED_ERRORS = {400, 404, 405, 409, 415, 429}
+_COUNTED_ERRORS = {400, 404, 405, 409, 413, 415, 429}
 _STATUS_DESCRIPTIONS = {
     400: "Invalid request.",
     401: "No credential, or one that is not valid.",
     403: "The credential may not make this call.",
     404: "Not found.",
     409: "Conflict with the current state.",
+    413: "The body is too large.",
     415: "The body is not JSON.",
     429: "A rate limit or the monthly quota is used up.",
     503: "Limits cannot be checked right now.",
@@ -383,6 +388,29 @@ def problem_response(*codes: str, description: str = "") -> OpenApiResponse:
     a problem response naming its codes (the schema fills in body and examples)."""
     named = ", ".join(f"`{code}`" for code in codes)
     return OpenApiResponse(description=f"{named}: {description}".rstrip(": "))
+
+
+# Text fields refuse NUL characters (DRF's CharField; PostgreSQL cannot store
+# them), and those that may not be blank need more than whitespace, which DRF
+# trims: what str.strip() removes, spelled out (JSON Schema's \s is not quite
+# Python's).
+_TRIMMED = (
+    r"\t\n\x0b\x0c\r\x1c-\x1f\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029"
+    r"\u202f\u205f\u3000"
+)
+NO_NUL_PATTERN = r"^[^\x00]*$"
+NOT_BLANK_PATTERN = rf"^[^\x00]*[^\x00{_TRIMMED}][^\x00]*$"
+
+
+def _text_rules(field_schema: dict) -> None:
+    """State those rules on a free-text input field (or a list's items)."""
+    if field_schema.get("type") == "array":
+        _text_rules(field_schema.get("items", {}))
+    elif field_schema.get("type") == "string" and not (
+        {"pattern", "enum", "format"} & field_schema.keys()
+    ):
+        blank_allowed = field_schema.get("minLength", 0) == 0
+        field_schema["pattern"] = NO_NUL_PATTERN if blank_allowed else NOT_BLANK_PATTERN
 
 
 class GatehouseAutoSchema(AutoSchema):
@@ -429,6 +457,19 @@ class GatehouseAutoSchema(AutoSchema):
         # adds the suffix): the roles of our serializers, not the wire names.
         name = super().get_serializer_name(serializer, direction)
         return re.sub(r"(?<=.)(Output|Input)$", "", name)
+
+    def _map_serializer(self, serializer, direction, bypass_extensions=False):
+        schema = super()._map_serializer(serializer, direction, bypass_extensions)
+        serializer_class = type(force_instance(serializer))
+        if issubclass(serializer_class, StrictInputSerializer):
+            # It refuses any field it does not declare (400): so does the schema.
+            schema["additionalProperties"] = False
+            for field_schema in schema.get("properties", {}).values():
+                _text_rules(field_schema)
+            if serializer_class.__doc__ is None:
+                # Not StrictInputSerializer's docstring, which is about our code.
+                schema.pop("description", None)
+        return schema
 
     # -- description: the scopes, in words -----------------------------------
 
@@ -540,6 +581,7 @@ class GatehouseAutoSchema(AutoSchema):
         if has_path or paginated:
             codes[404] = ["not_found"]
         if has_body:
+            codes[413] = ["body_too_large"]
             codes[415] = ["unsupported_media_type"]
         if uses(view.throttle_classes, ManageApiThrottle):
             # Rate tiers only, and it lets calls through when Redis is down.
@@ -794,9 +836,16 @@ def api_operations(api: DocumentedApi) -> list[Operation]:
 
 # --- for views' extend_schema -------------------------------------------------
 
+_FROM_ONE = {"type": "integer", "minimum": 1, "maximum": PAGE_NUMBER_MAX}
 PAGE_PARAMETERS = [
-    OpenApiParameter("page", int, description="The page, from 1."),
     OpenApiParameter(
-        "page_size", int, description="Items per page: 20 unless given, at most 100."
+        "page",
+        _FROM_ONE,
+        description="The page, from 1; past the last page (or not a number): 404.",
+    ),
+    OpenApiParameter(
+        "page_size",
+        _FROM_ONE,
+        description="Items per page: 20 unless given; more than 100 gives 100.",
     ),
 ]

@@ -4,6 +4,9 @@ from django.views.generic import RedirectView
 
 from portal.web import health
 
+# A 500 under /api/ is problem+json like every other API error.
+handler500 = "portal.web.views.server_error"
+
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

@@ -72,7 +72,15 @@ class KeyListApi(KeyApiView):
         summary="Issue a key",
         tags=TAGS,
         request=KeyCreateInput,
-        responses={201: KeyIssuedOutput, 400: INVALID, 404: NOT_FOUND},
+        responses={
+            201: KeyIssuedOutput,
+            400: INVALID,
+            404: NOT_FOUND,
+            409: OpenApiResponse(
+                description="`app_suspended`: the app or its team is suspended; "
+                "`limit_reached`: the app has as many active keys as allowed."
+            ),
+        },
     )
     def post(self, request, app_id: int):
         """Issue a key for the app. The response carries the full key in
@@ -174,7 +182,11 @@ class KeyRotateApi(KeyApiView):
             201: KeyIssuedOutput,
             400: INVALID,
             404: NOT_FOUND,
-            409: KEY_NOT_USABLE,
+            409: OpenApiResponse(
+                description="`key_revoked` / `key_expired`: the key can no longer "
+                "change; `limit_reached`: a replacement would put the app over its "
+                "active-key cap."
+            ),
         },
     )
     def post(self, request, app_id: int, lookup_id: str):

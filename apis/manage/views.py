@@ -93,7 +93,8 @@ class AppListApi(TeamScopedApiView):
             201: AppOutput,
             400: INVALID,
             409: OpenApiResponse(
-                description="`slug_taken`: the team has an app with this slug."
+                description="`slug_taken`: the team has an app with this slug; "
+                "`limit_reached`: the team has as many apps as allowed."
             ),
         },
     )

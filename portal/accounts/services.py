@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from importlib import import_module
 from typing import TYPE_CHECKING
 
@@ -16,11 +17,13 @@ from django.utils.text import slugify
 from portal.accounts.mail import email_schedule
 from portal.accounts.models import Membership, Role, Team, User
 from portal.accounts.tokens import email_verification_token
+from portal.audit.models import AuditEvent
 from portal.audit.services import record
 from portal.errors import Conflict, Forbidden, InvalidInput
 from portal.keys.models import ApiKey
 from portal.keys.services import api_key_revoke
 from portal.oauth.services import oauth_tokens_revoke_all
+from portal.web.client import client_ip
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -38,14 +41,40 @@ def _unique_team_slug(base: str) -> str:
     return slug
 
 
+def _check_signups_from_ip(request: HttpRequest | None) -> None:
+    """Refuse a sign-up beyond ``ACCOUNT_SIGNUPS_PER_IP_PER_DAY`` accounts
+    created from the client's IP in the last 24 hours (per the audit trail).
+
+    Checked before the address is looked at, so a refusal says nothing about
+    whether it is registered. Not serialised: two racing sign-ups from one IP
+    may both pass the last free place.
+    """
+    ip = client_ip(request) if request is not None else None
+    if ip is None:
+        return
+    cap = settings.ACCOUNT_SIGNUPS_PER_IP_PER_DAY
+    since = timezone.now() - timedelta(days=1)
+    created = AuditEvent.objects.filter(
+        action="user.signup", ip=ip, created_at__gte=since
+    ).count()
+    if created >= cap:
+        raise Conflict(
+            "Too many accounts were created from your network today; try "
+            "again tomorrow.",
+            code="limit_reached",
+        )
+
+
 def user_signup(
     *, email: str, password: str, name: str = "", request: HttpRequest | None = None
 ) -> User:
     """Create a developer account with its personal team; mail a verification link.
 
     Raises ``Conflict`` (code ``email_taken``) if the address is already
-    registered in any letter case.
+    registered in any letter case, and ``Conflict`` (``limit_reached``) when
+    ``ACCOUNT_SIGNUPS_PER_IP_PER_DAY`` accounts came from the client's IP.
     """
+    _check_signups_from_ip(request)
     email = User.objects.normalize_email(email.strip())
     if User.objects.filter(email__iexact=email).exists():
         raise Conflict(
@@ -105,8 +134,9 @@ def team_create(
 ) -> Team:
     """Create a team owned by ``actor``.
 
-    Raises ``InvalidInput`` for a reserved slug and ``Conflict`` (code
-    ``slug_taken``) for one in use.
+    Raises ``InvalidInput`` for a reserved slug, ``Conflict`` (code
+    ``slug_taken``) for one in use, and ``Conflict`` (``limit_reached``) when
+    ``actor`` already owns ``TEAMS_MAX_OWNED_PER_USER`` teams.
     """
     name = name.strip()
     if not name:
@@ -128,6 +158,13 @@ def team_create(
         slug = _unique_team_slug(name)
     try:
         with transaction.atomic():
+            # The user row is locked so concurrent creations count each other.
+            User.objects.select_for_update().filter(pk=actor.pk).first()
+            cap = settings.TEAMS_MAX_OWNED_PER_USER
+            if Membership.objects.filter(user=actor, role=Role.OWNER).count() >= cap:
+                raise Conflict(
+                    f"You can own at most {cap} teams.", code="limit_reached"
+                )
             team = Team.objects.create(name=name, slug=slug)
             Membership.objects.create(user=actor, team=team, role=Role.OWNER)
             record(

@@ -191,6 +191,18 @@ PROBLEM_TYPES: dict[str, ProblemType] = _types(
         "Retry shortly, with backoff.",
         "Rate limits cannot be checked right now; try again shortly.",
     ),
+    ProblemType(
+        "service_unavailable",
+        (503,),
+        "The service is temporarily unavailable",
+        "The portal's database cannot be reached for a moment (a restart, a "
+        "failover, a network cut). The response carries `Retry-After`.",
+        "Retry after the number of seconds in `Retry-After`, with backoff. A "
+        "read can simply be repeated; before repeating a create, check whether "
+        "the first attempt was saved (a connection lost while committing "
+        "leaves that unknown).",
+        "The service is temporarily unavailable; try again shortly.",
+    ),
     # --- the request itself (400, 404, 405, 406, 409, 415) ----------------------
     ProblemType(
         "invalid",
@@ -255,6 +267,16 @@ PROBLEM_TYPES: dict[str, ProblemType] = _types(
         "The body was sent with a `Content-Type` other than JSON.",
         "Send `Content-Type: application/json`.",
         'Unsupported media type "text/plain" in request.',
+    ),
+    ProblemType(
+        "body_too_large",
+        (413,),
+        "The body is too large",
+        "The request body is larger than the portal accepts (2.5 MB unless "
+        "its operators changed `DATA_UPLOAD_MAX_MEMORY_SIZE`). Nothing was "
+        "read past the limit and nothing changed.",
+        "Send a smaller body; no operation needs one anywhere near this size.",
+        "The request body is over the limit of 2621440 bytes.",
     ),
     ProblemType(
         "conflict",
@@ -456,6 +478,18 @@ PROBLEM_TYPES: dict[str, ProblemType] = _types(
         "Only a confidential OAuth client has a secret to rotate.",
         "Nothing to rotate for a public client.",
         "This client is public: it has no secret.",
+    ),
+    ProblemType(
+        "limit_reached",
+        (409,),
+        "A per-account cap is reached",
+        "The team, app or account already has as many of these as the portal "
+        "allows: active keys per app, apps per team, teams a user owns, "
+        "webhook endpoints per team, or accounts created from one network in "
+        "a day. The detail names the cap.",
+        "Revoke or remove one you no longer use and try again, or ask the "
+        "portal's staff whether the cap can be raised.",
+        "An app can have at most 50 active keys: revoke one first.",
     ),
 )
 

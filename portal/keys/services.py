@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -126,6 +127,28 @@ def _lock_usable(key: ApiKey) -> ApiKey:
     return locked
 
 
+def _check_active_cap(app: App, *, replacing: bool) -> None:
+    """Refuse a key beyond ``API_KEYS_MAX_ACTIVE_PER_APP`` active ones.
+
+    Call inside the issuing transaction: the app row is locked so concurrent
+    issues count each other. A rotation may go one over (the replaced key
+    still works during its grace period), but not again until that ends.
+    """
+    cap = settings.API_KEYS_MAX_ACTIVE_PER_APP
+    type(app).objects.select_for_update().filter(pk=app.pk).first()
+    now = timezone.now()
+    active = (
+        ApiKey.objects.filter(app=app, revoked_at__isnull=True)
+        .exclude(expires_at__lte=now)
+        .count()
+    )
+    if active >= cap + (1 if replacing else 0):
+        raise Conflict(
+            f"An app can have at most {cap} active keys: revoke one first.",
+            code="limit_reached",
+        )
+
+
 def _audit(action: str, key: ApiKey, actor, request, **data) -> None:
     record(
         action=action,
@@ -152,7 +175,9 @@ def api_key_issue(
     """Create a key for ``app``; the full key is in the result and nowhere else.
 
     ``scopes`` must be within what the app's active subscriptions grant
-    (None: all of them). Raises ``InvalidInput`` naming the bad field.
+    (None: all of them). Raises ``InvalidInput`` naming the bad field, and
+    ``Conflict`` (``limit_reached``) when the app has as many active keys as
+    ``API_KEYS_MAX_ACTIVE_PER_APP`` allows.
     """
     if not (app.is_active and app.team.is_active):
         raise Conflict(
@@ -170,6 +195,7 @@ def api_key_issue(
         full_key = build_key(environment, lookup_id)
         try:
             with transaction.atomic():
+                _check_active_cap(app, replacing=replaces is not None)
                 key = ApiKey.objects.create(
                     app=app,
                     name=name,

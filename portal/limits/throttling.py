@@ -46,6 +46,7 @@ class LimitsUnavailable(exceptions.APIException):
     default_detail = "Rate limits cannot be checked right now; try again shortly."
     default_code = "limits_unavailable"
     problem_code = "limits_unavailable"
+    wait = 5  # DRF sends it as Retry-After
 
 
 class PlanThrottle(BaseThrottle):

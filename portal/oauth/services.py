@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 from oauth2_provider.generators import generate_client_secret
@@ -40,8 +41,9 @@ def app_create(
     A person passes their ``actor_membership``. A management-API token acts
     for its own app's team without being a member: it passes that ``team``
     and itself as ``actor`` instead. Raises ``InvalidInput`` for an empty
-    name and ``Conflict`` (code ``slug_taken``) when the team already has an
-    app with that slug.
+    name, ``Conflict`` (code ``slug_taken``) when the team already has an
+    app with that slug, and ``Conflict`` (``limit_reached``) when the team has
+    ``APPS_MAX_PER_TEAM`` apps.
     """
     if actor_membership is not None:
         team, actor = actor_membership.team, actor_membership.user
@@ -55,8 +57,15 @@ def app_create(
         raise InvalidInput("Choose an address with letters or digits.", field="slug")
     if slug == "new":
         raise InvalidInput("This address is reserved; choose another.", field="slug")
+    cap = settings.APPS_MAX_PER_TEAM
     try:
         with transaction.atomic():
+            # The team row is locked so concurrent creations count each other.
+            type(team).objects.select_for_update().filter(pk=team.pk).first()
+            if App.objects.filter(team=team).count() >= cap:
+                raise Conflict(
+                    f"A team can have at most {cap} apps.", code="limit_reached"
+                )
             app = App.objects.create(
                 team=team,
                 name=name,

@@ -5,6 +5,7 @@ See the configuration table in README.md for every variable.
 """
 
 from .auth import *
+from .caps import *
 from .core import *
 from .data import *
 from .docs import *

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "portal.web.outage.DatabaseOutageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -149,5 +150,11 @@ LOGGING = {
         # Request bodies and headers are never logged: they can hold secrets.
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING" if not DEBUG else "INFO"},
+        # At DEBUG, oauthlib and django-oauth-toolkit log authorization codes,
+        # access and refresh tokens and redirect URLs carrying codes: never
+        # below INFO, whatever LOG_LEVEL says (tests/hardening/
+        # test_secrets_at_rest.py).
+        "oauthlib": {"level": "INFO"},
+        "oauth2_provider": {"level": "INFO"},
     },
 }

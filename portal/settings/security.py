@@ -1,4 +1,4 @@
-"""Transport security, cookies and the content security policy.
+"""Transport security, cookies, the content security policy and proxies.
 
 With DEBUG off these default to the strict values `check --deploy` asks for;
 each can be relaxed from the environment (for example behind a TLS proxy).
@@ -7,15 +7,19 @@ each can be relaxed from the environment (for example behind a TLS proxy).
 from __future__ import annotations
 
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 from .environment import DEBUG, env
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",
+    "CSRF_COOKIE_HTTPONLY",
+    "CSRF_COOKIE_SAMESITE",
     "CSRF_COOKIE_SECURE",
     "CSRF_FAILURE_VIEW",
     "CSRF_TRUSTED_ORIGINS",
     "SECURE_CONTENT_TYPE_NOSNIFF",
+    "SECURE_CROSS_ORIGIN_OPENER_POLICY",
     "SECURE_HSTS_INCLUDE_SUBDOMAINS",
     "SECURE_HSTS_PRELOAD",
     "SECURE_HSTS_SECONDS",
@@ -23,7 +27,9 @@ __all__ = [
     "SECURE_REFERRER_POLICY",
     "SECURE_SSL_REDIRECT",
     "SESSION_COOKIE_HTTPONLY",
+    "SESSION_COOKIE_SAMESITE",
     "SESSION_COOKIE_SECURE",
+    "TRUSTED_PROXY_COUNT",
     "X_FRAME_OPTIONS",
 ]
 
@@ -42,9 +48,20 @@ SECURE_PROXY_SSL_HEADER = (
 )
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=_secure)
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=_secure)
+# No script reads the CSRF cookie: the docs page hands Swagger UI its token
+# in a data attribute.
+CSRF_COOKIE_HTTPONLY = True
+# Lax, not Strict, for both cookies: an OAuth client sends the user to
+# /o/authorize/ with a top-level link from its own site, and a signed-in user
+# must arrive signed in to see the consent screen (Strict would withhold the
+# session there and on links followed from emails). Lax still keeps both
+# cookies off cross-site POSTs, frames and sub-resource requests.
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 X_FRAME_OPTIONS = "DENY"
 
@@ -63,3 +80,12 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 CSRF_FAILURE_VIEW = "portal.web.views.csrf_failure"
+
+# How many proxies in front of the app append the address they received a
+# request from to X-Forwarded-For (see portal.web.client.client_ip). 0: none
+# is trusted and the header is ignored; REMOTE_ADDR is the client.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured(
+        f"TRUSTED_PROXY_COUNT must be 0 or more, not {TRUSTED_PROXY_COUNT}."
+    )

@@ -13,7 +13,9 @@ def navigation(request: HttpRequest) -> dict:
     Lazy, so pages that do not show the navigation pay no query.
     """
     user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
+    # An API call's user is its credential (no pk): an error page rendered
+    # for it has no developer navigation to show.
+    if user is None or not user.is_authenticated or user.pk is None:
         return {}
     return {
         "nav_teams": SimpleLazyObject(lambda: list(team_list(user=user))),

@@ -144,7 +144,7 @@ def twofactor_setup(request: HttpRequest) -> HttpResponse:
         return redirect(_with_next("portal:twofactor-setup", next_url))
 
     form = TotpConfirmForm(request.POST if request.method == "POST" else None)
-    status = 200
+    status, retry_after = 200, None
     if request.method == "POST":
         wait = attempt_throttle(request, group="2fa-setup", account=f"user:{user.pk}")
         if wait:
@@ -159,7 +159,7 @@ def twofactor_setup(request: HttpRequest) -> HttpResponse:
                 )
             except twofactor.TooManyAttempts as error:
                 add_domain_error(form, error)
-                status = 429
+                status, retry_after = 429, error.retry_after
             except GatehouseError as error:
                 add_domain_error(form, error)
             else:
@@ -172,7 +172,7 @@ def twofactor_setup(request: HttpRequest) -> HttpResponse:
                     {"codes": codes, "next": next_url, "just_enabled": True},
                 )
     device = twofactor.totp_enrolment_get_or_start(user=user)
-    return render(
+    response = render(
         request,
         "portal/twofactor_setup.html",
         {
@@ -183,6 +183,7 @@ def twofactor_setup(request: HttpRequest) -> HttpResponse:
         },
         status=status,
     )
+    return _with_retry_after(response, retry_after)
 
 
 @never_cache
@@ -212,7 +213,7 @@ def twofactor_verify(request: HttpRequest) -> HttpResponse:
         next_url = _safe_next(request, state.get("next"))
 
     form = TwoFactorVerifyForm(request.POST if request.method == "POST" else None)
-    status = 200
+    status, retry_after = 200, None
     if request.method == "POST":
         wait = attempt_throttle(request, group="2fa-verify", account=f"user:{user.pk}")
         if wait:
@@ -227,7 +228,7 @@ def twofactor_verify(request: HttpRequest) -> HttpResponse:
                 )
             except twofactor.TooManyAttempts as error:
                 add_domain_error(form, error)
-                status = 429
+                status, retry_after = 429, error.retry_after
             except GatehouseError as error:
                 add_domain_error(form, error)
                 if pending and _count_failure(request, state):
@@ -237,12 +238,21 @@ def twofactor_verify(request: HttpRequest) -> HttpResponse:
                     return redirect("portal:login")
             else:
                 return _verified(request, user, device, next_url, pending=pending)
-    return render(
+    response = render(
         request,
         "portal/twofactor_verify.html",
         {"form": form, "next": next_url, "pending": pending is not None},
         status=status,
     )
+    return _with_retry_after(response, retry_after)
+
+
+def _with_retry_after(response: HttpResponse, seconds: int | None) -> HttpResponse:
+    # A code refused because django-otp throttles the device is a 429 like
+    # the attempt throttle's page, and says when to try again the same way.
+    if seconds:
+        response["Retry-After"] = str(seconds)
+    return response
 
 
 def _count_failure(request: HttpRequest, state: dict) -> bool:

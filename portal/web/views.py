@@ -14,9 +14,11 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.views import defaults
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
+from apis.problems import problem_response
 from portal.accounts import selectors as account_selectors
 from portal.accounts import services as account_services
 from portal.accounts import twofactor
@@ -134,6 +136,14 @@ def resend_verification(request: HttpRequest) -> HttpResponse:
 
 
 class LoginView(auth_views.LoginView):
+    """Email and password, throttled per client IP and per submitted address.
+
+    An unknown address, a wrong password and a suspended account get the one
+    same answer, throttle included. Only the right password of an account
+    whose address is unconfirmed is told so (with a new link offered): whoever
+    knows the password learns nothing they could not learn by signing in.
+    """
+
     form_class = LoginForm
     template_name = "portal/login.html"
     redirect_authenticated_user = True
@@ -406,3 +416,17 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
         },
         status=403,
     )
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """The 500 answer (``handler500``): problem+json under /api/, else a page.
+
+    Neither says what failed: the exception, its traceback and the settings
+    go to the log (``django.request``) only, whatever DEBUG is.
+    """
+    if request.path.startswith("/api/"):
+        return problem_response(request, 500, "error", "A server error occurred.")
+    # Django's own view renders 500.html without a request context, so the
+    # page cannot fail again on whatever broke the request (a database
+    # outage: no session, no user, no navigation queries).
+    return defaults.server_error(request)
