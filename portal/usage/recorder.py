@@ -56,12 +56,15 @@ _ship_lock = threading.Lock()
 _start_lock = threading.Lock()
 _wake = threading.Event()
 _last_warning = 0.0
+# The size of the chunk whose push failed: the next ship retries it as is.
+_retry_size = 0
 
 
 def _reset_after_fork() -> None:
-    global _shipper
+    global _shipper, _retry_size
     _buffer.clear()
     _shipper = None
+    _retry_size = 0
 
 
 os.register_at_fork(after_in_child=_reset_after_fork)
@@ -118,16 +121,22 @@ def ship() -> int:
     """
     from portal.usage import store
 
+    global _retry_size
     with _ship_lock:
         shipped = 0
         while True:
-            calls = drain(1000)
+            # A chunk that failed is retried as the very same chunk (it went
+            # back to the front of the buffer), so that if its first push did
+            # reach Redis the retry is recognised and not counted twice.
+            calls = drain(_retry_size or 1000)
+            _retry_size = 0
             if not calls:
                 return shipped
             try:
                 store.redis_push([c.dumps() for c in calls])
             except Exception as exc:  # Redis down: keep them, try again later
                 put_back(calls)
+                _retry_size = len(calls)
                 _warn("Usage buffer not shipped to Redis (%s)", type(exc).__name__)
                 return shipped
             shipped += len(calls)

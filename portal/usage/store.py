@@ -11,6 +11,8 @@ the recorded batch id tells it whether the first one had committed.
 
 from __future__ import annotations
 
+import hashlib
+
 from django.core.cache import cache
 
 _CLAIM = """
@@ -32,6 +34,19 @@ redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 return redis.call('LRANGE', KEYS[2], 0, -1)
 """
 
+# Push a chunk of calls once: a retry of a chunk whose first push reached
+# Redis but whose reply was lost (a crash, a cut connection) finds its mark
+# and pushes nothing. ARGV[1] is the mark's lifetime, the rest the calls.
+_PUSH_ONCE = """
+if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+for i = 2, #ARGV, 1000 do
+  redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+return 1
+"""
+# How long a chunk's mark is kept: longer than any retry of it waits.
+CHUNK_MARK_SECONDS = 6 * 3600
+
 _scripts: dict = {}
 
 
@@ -51,8 +66,18 @@ def _script(name: str, source: str):
     return _scripts[name]
 
 
-def redis_push(raw_calls: list[str]) -> None:
-    _client().rpush(_key("pending"), *raw_calls)
+def redis_push(raw_calls: list[str]) -> bool:
+    """Append the calls to the shared list, once per chunk.
+
+    The chunk is named by a digest of its calls (each carries its request
+    id), so pushing the very same chunk again is a no-op: False.
+    """
+    digest = hashlib.blake2b("\n".join(raw_calls).encode(), digest_size=16)
+    pushed = _script("push_once", _PUSH_ONCE)(
+        keys=[_key("pending"), _key(f"chunk:{digest.hexdigest()}")],
+        args=[CHUNK_MARK_SECONDS, *raw_calls],
+    )
+    return bool(pushed)
 
 
 def pending() -> int:

@@ -574,3 +574,43 @@ def test_calls_buffered_during_a_redis_outage_are_counted_once_it_is_back(
     assert buffered() == 0
     for level in Granularity:
         assert total_calls(level) == 3
+
+
+@pytest.mark.postgres
+def test_a_chunk_whose_reply_was_lost_is_not_counted_twice(monkeypatch):
+    """Redis stored a push but its reply never arrived (it crashed, or the
+    connection was cut): the shipper retries the same chunk, which Redis
+    recognises and does not append again."""
+    real_push = store.redis_push
+    lost = []
+
+    def stored_but_reply_lost(raw_calls):
+        real_push(raw_calls)
+        if not lost:
+            lost.append(len(raw_calls))
+            raise redis.exceptions.ConnectionError("Connection reset by peer")
+        return True
+
+    monkeypatch.setattr(recorder, "_last_warning", float("-inf"))
+    monkeypatch.setattr(store, "redis_push", stored_but_reply_lost)
+    for i in range(1500):
+        record(make_call(utc(2024, 6, 1, 12, 0, 0) + timedelta(seconds=i)))
+    assert recorder.ship() == 0  # the first chunk "failed"
+    assert lost == [1000]
+    assert buffered() == 1500
+    assert recorder.ship() == 1500  # the retry, then the rest
+    assert store.pending() == 1500  # not 2500
+
+    result = flush_once()
+    assert result.calls == 1500
+    for level in Granularity:
+        assert total_calls(level) == 1500
+
+
+@pytest.mark.postgres
+def test_the_same_calls_pushed_again_are_ignored_but_new_ones_are_not():
+    calls = [make_call(utc(2024, 6, 1, 12, 0, i)).dumps() for i in range(3)]
+    assert store.redis_push(calls) is True
+    assert store.redis_push(calls) is False
+    assert store.redis_push(calls[:2]) is True  # another chunk
+    assert store.pending() == 5
