@@ -471,6 +471,18 @@ class GatehouseAutoSchema(AutoSchema):
                 schema.pop("description", None)
         return schema
 
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        serializer = force_instance(serializer)
+        if self.method == "PATCH" and getattr(serializer, "whole_on_patch", False):
+            # drf-spectacular documents every PATCH body as partial (all
+            # fields optional); this one's view reads it whole.
+            self.method = "PUT"
+            try:
+                return super()._get_request_for_media_type(serializer, direction)
+            finally:
+                self.method = "PATCH"
+        return super()._get_request_for_media_type(serializer, direction)
+
     # -- description: the scopes, in words -----------------------------------
 
     def get_description(self) -> str:
@@ -725,6 +737,75 @@ def _info(api: DocumentedApi) -> dict:
     return {"title": title, "version": api.version, "description": "\n\n".join(parts)}
 
 
+# OpenAPI links of the management API: from what an operation creates to the
+# operations on it (Swagger UI shows them; schemathesis' stateful phase
+# follows them). By operation id: {(operation, status): {link: (target,
+# {target parameter: runtime expression})}}.
+_APP = {"app_id": "$request.path.app_id"}
+_ENDPOINT = {"team_id": "$request.path.team_id", "endpoint_id": "$response.body#/id"}
+_KEY = {**_APP, "lookup_id": "$response.body#/lookup_id"}
+MANAGE_LINKS: dict[tuple[str, str], dict[str, tuple[str, dict[str, str]]]] = {
+    ("manage_apps_create", "201"): {
+        "ReadApp": ("manage_apps_retrieve", {"app_id": "$response.body#/id"}),
+        "ChangeApp": ("manage_apps_partial_update", {"app_id": "$response.body#/id"}),
+        "IssueKey": ("manage_apps_keys_create", {"app_id": "$response.body#/id"}),
+        "ConfigureOAuthClient": (
+            "manage_apps_oauth_client_update",
+            {"app_id": "$response.body#/id"},
+        ),
+        "Subscribe": (
+            "manage_apps_subscriptions_create",
+            {"app_id": "$response.body#/id"},
+        ),
+    },
+    ("manage_apps_keys_create", "201"): {
+        "ReadKey": ("manage_apps_keys_retrieve", _KEY),
+        "ChangeKey": ("manage_apps_keys_partial_update", _KEY),
+        "RotateKey": ("manage_apps_keys_rotate_create", _KEY),
+        "RevokeKey": ("manage_apps_keys_revoke_create", _KEY),
+    },
+    ("manage_apps_keys_rotate_create", "201"): {
+        "ReadNewKey": ("manage_apps_keys_retrieve", _KEY),
+        "RevokeNewKey": ("manage_apps_keys_revoke_create", _KEY),
+    },
+    ("manage_apps_subscriptions_create", "201"): {
+        "ReadSubscription": (
+            "manage_apps_subscriptions_retrieve",
+            {**_APP, "subscription_id": "$response.body#/id"},
+        ),
+        "CancelSubscription": (
+            "manage_apps_subscriptions_cancel_create",
+            {**_APP, "subscription_id": "$response.body#/id"},
+        ),
+    },
+    ("manage_teams_webhooks_create", "201"): {
+        "ReadEndpoint": ("manage_teams_webhooks_retrieve", _ENDPOINT),
+        "ChangeEndpoint": ("manage_teams_webhooks_partial_update", _ENDPOINT),
+        "TestEndpoint": ("manage_teams_webhooks_test_create", _ENDPOINT),
+        "DeleteEndpoint": ("manage_teams_webhooks_destroy", _ENDPOINT),
+    },
+}
+
+
+def _add_links(paths: dict) -> None:
+    """Put MANAGE_LINKS on the responses of the operations in ``paths``,
+    for the targets in ``paths`` too."""
+    operations = {
+        operation["operationId"]: operation
+        for methods in paths.values()
+        for operation in methods.values()
+    }
+    for (source, status), links in MANAGE_LINKS.items():
+        response = operations.get(source, {}).get("responses", {}).get(status)
+        if response is None:
+            continue
+        response["links"] = {
+            name: {"operationId": target, "parameters": parameters}
+            for name, (target, parameters) in links.items()
+            if target in operations
+        }
+
+
 def postprocess_schema(result, generator, request, public):
     """drf-spectacular post-processing hook: the shared components, the API's
     info, and the OAuth endpoints and scopes as seen from this origin."""
@@ -748,6 +829,7 @@ def postprocess_schema(result, generator, request, public):
     if _requires(result["paths"], SCHEME_BEARER):
         schemes[SCHEME_BEARER] = BEARER_DEFINITION
     _narrow_oauth(schemes, result["paths"], origin)
+    _add_links(result["paths"])
     return result
 
 

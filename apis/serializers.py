@@ -81,6 +81,9 @@ class StrictInputSerializer(serializers.Serializer):
 
     # Query strings are text whatever the parameter: StrictQuerySerializer.
     json_types: ClassVar[bool] = True
+    # Read whole by a PATCH view too (the one thing it replaces): the schema
+    # then keeps its required fields required (apis/schema.py).
+    whole_on_patch: ClassVar[bool] = False
 
     def to_internal_value(self, data):
         if isinstance(data, dict):

@@ -371,6 +371,8 @@ class OAuthClientConfigureInput(StrictInputSerializer):
 
 
 class OAuthRedirectUrisInput(StrictInputSerializer):
+    whole_on_patch = True
+
     redirect_uris = _redirect_uris_field()
 
 
@@ -422,6 +424,8 @@ class SubscriptionPlanInput(StrictInputSerializer):
     """The plan to subscribe to, or to move to: the id of a public plan (of
     the subscription's API, when the context names it as ``api_id``).
     Validated into the ``Plan``."""
+
+    whole_on_patch = True
 
     plan = _id_field(help_text="The id of a public plan.")
 
