@@ -24,6 +24,7 @@ from portal.keys.models import ApiKey
 from portal.keys.services import api_key_revoke
 from portal.oauth.services import oauth_tokens_revoke_all
 from portal.web.client import client_ip
+from portal.webhooks.services import emit
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -432,8 +433,6 @@ def team_suspend(
             request=request,
             data={"reason": reason, "keys_revoked": keys, "tokens_revoked": tokens},
         )
-        from portal.webhooks.services import emit
-
         emit(
             team,
             "team.suspended",

@@ -11,6 +11,7 @@ from django.utils import timezone
 from portal.audit.services import record
 from portal.catalog.models import Api, Plan, Scope, Subscription, SubscriptionStatus
 from portal.errors import Conflict, InvalidInput
+from portal.webhooks.services import emit
 
 
 @dataclass
@@ -122,8 +123,6 @@ def _notify(subscription: Subscription, template: str, **context) -> None:
 
 
 def _emit(sub: Subscription, type_: str, **extra) -> None:
-    from portal.webhooks.services import emit
-
     emit(
         sub.app.team_id,
         type_,

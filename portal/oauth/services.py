@@ -19,6 +19,7 @@ from portal.audit.services import record
 from portal.errors import Conflict, InvalidInput
 from portal.oauth.models import App
 from portal.oauth.redirects import clean_redirect_uris
+from portal.webhooks.services import emit
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -231,8 +232,6 @@ def oauth_client_secret_rotate(
             target=app,
             request=request,
         )
-        from portal.webhooks.services import emit
-
         emit(
             app.team_id,
             "oauth.client_secret_rotated",
