@@ -46,12 +46,15 @@ def _clean_cache():
     # cache, which is a real Redis in the PostgreSQL + Redis run: start every
     # test from empty. The lock keeps the usage shipper thread from pushing a
     # previous test's calls in between.
+    from portal.limits import counters
     from portal.usage import recorder
 
     def clean():
         with recorder._ship_lock:
             recorder.drain()
             cache.clear()
+        # Leased counter values belong to the counters just emptied.
+        counters.leases_forget()
 
     clean()
     yield

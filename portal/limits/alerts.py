@@ -14,14 +14,26 @@ THRESHOLDS = (80, 100)
 def threshold_crossed(count: int, quota: int) -> int | None:
     """The threshold this call's count lands exactly on, if any.
 
-    Counts are incremented atomically, so exactly one call per month reaches
-    each value: no extra bookkeeping is needed to send each alert once.
+    Counts are handed out atomically, so one call per month reaches each
+    value; ``first_alert`` covers the rare repeat after leased values were
+    given back (portal/limits/counters.py, Leases).
     """
     # Highest first: on a tiny quota 80% and 100% can be the same count.
     for percent in sorted(THRESHOLDS, reverse=True):
         if count == math.ceil(quota * percent / 100):
             return percent
     return None
+
+
+def first_alert(quota_bucket, percent: int, now: float) -> bool:
+    """True once per quota bucket (subscription and month) and threshold."""
+    from django.core.cache import cache
+
+    return cache.add(
+        f"gk:quota-alerted:{quota_bucket.cache_key}:{percent}",
+        1,
+        max(1, int(quota_bucket.reset_at - now)) + 86400,
+    )
 
 
 @task()

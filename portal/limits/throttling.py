@@ -9,7 +9,12 @@ from rest_framework import exceptions
 from rest_framework.throttling import BaseThrottle
 
 from portal.keys.credentials import Credential
-from portal.limits.alerts import note_refusal, quota_alert_send, threshold_crossed
+from portal.limits.alerts import (
+    first_alert,
+    note_refusal,
+    quota_alert_send,
+    threshold_crossed,
+)
 from portal.limits.counters import Bucket, buckets_for, consume
 from portal.limits.headers import ratelimit_headers
 from portal.limits.policies import Policy, policy_for, tiers_for
@@ -78,7 +83,7 @@ class PlanThrottle(BaseThrottle):
         request.gatehouse_limits = (buckets, outcome, now)
         if outcome.allowed and policy.monthly_quota:
             percent = threshold_crossed(outcome.counts[-1], policy.monthly_quota)
-            if percent is not None:
+            if percent is not None and first_alert(buckets[-1], percent, now):
                 quota_alert_send.enqueue(
                     subscription_id=policy.subscription_id, percent=percent
                 )

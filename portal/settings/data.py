@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .environment import BASE_DIR, env
 
 __all__ = [
@@ -9,6 +11,8 @@ __all__ = [
     "DATABASES",
     "EMBEDDED",
     "RATELIMIT_FAIL_OPEN",
+    "RATELIMIT_LEASE_SECONDS",
+    "RATELIMIT_LEASE_SIZE",
     "RATELIMIT_USE_CACHE",
     "REDIS_URL",
     "SILENCED_SYSTEM_CHECKS",
@@ -57,6 +61,18 @@ EMBEDDED = not REDIS_URL
 
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_FAIL_OPEN = env.bool("RATELIMIT_FAIL_OPEN", default=True)
+# With Redis: the most counter values one web process may reserve from a
+# bucket with ample room in one round trip (0: count every call in Redis),
+# and how long it may hold values it has not used before giving them back.
+# See portal/limits/counters.py, Leases.
+RATELIMIT_LEASE_SIZE = env.int("RATELIMIT_LEASE_SIZE", default=100)
+RATELIMIT_LEASE_SECONDS = env.float("RATELIMIT_LEASE_SECONDS", default=1.0)
+if RATELIMIT_LEASE_SIZE < 0:
+    raise ImproperlyConfigured("RATELIMIT_LEASE_SIZE must be 0 or more.")
+if not 0.05 <= RATELIMIT_LEASE_SECONDS <= 60:
+    raise ImproperlyConfigured(
+        "RATELIMIT_LEASE_SECONDS must be between 0.05 and 60 seconds."
+    )
 
 SILENCED_SYSTEM_CHECKS: list[str] = [
     # OAuth: http redirect URIs are allowed only for loopback addresses (RFC
