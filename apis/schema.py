@@ -334,7 +334,8 @@ HEADER_FIELDS = {
     "RateLimit": {
         "description": (
             "For the same limits: the calls remaining `r` and the seconds `t` "
-            "until the window resets."
+            "until the window resets. On a limit with ample room, `r` can be "
+            "ahead by the calls other server processes made in the last second."
         ),
         "schema": {"type": "string"},
         "example": '"10/s";r=9;t=1, "600/m";r=597;t=41, "quota";r=99212;t=1771200',

@@ -10,6 +10,7 @@ from benchmarks.views import (
     DrfApiKeyBookDetailApi,
     DrfThrottledBookDetailApi,
     GetUsageBookDetailApi,
+    PerCallLimitsBookDetailApi,
 )
 
 urlpatterns = [
@@ -37,6 +38,11 @@ urlpatterns = [
         "bench/ratelimit-get-usage/books/<int:book_id>/",
         GetUsageBookDetailApi.as_view(),
         name="bench-ratelimit-get-usage-book-detail",
+    ),
+    path(
+        "bench/limits-per-call/books/<int:book_id>/",
+        PerCallLimitsBookDetailApi.as_view(),
+        name="bench-limits-per-call-book-detail",
     ),
     path("", include("portal.urls")),
 ]

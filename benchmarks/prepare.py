@@ -150,6 +150,10 @@ def main() -> None:
         {
             "baseline": (f"/bench/baseline/{book}", {}),
             "gatehouse": (f"/api/books/v1/{book}", {"X-API-Key": gatehouse_key}),
+            "gatehouse-per-call": (
+                f"/bench/limits-per-call/{book}",
+                {"X-API-Key": gatehouse_key},
+            ),
             "gatehouse-get-usage": (
                 f"/bench/ratelimit-get-usage/{book}",
                 {"X-API-Key": gatehouse_key},

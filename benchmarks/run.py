@@ -2,10 +2,12 @@
 
 Starts gunicorn on 127.0.0.1 against a fresh PostgreSQL database and Redis,
 with ``manage.py flush_usage`` beside it as in production (every served call
-is recorded), then drives one book-detail endpoint seven ways with wrk:
+is recorded), then drives one book-detail endpoint eight ways with wrk:
 
 - ``baseline``: no authentication at all;
 - ``gatehouse``: the real ``/api/books/v1/books/<id>/`` with a Gatehouse key;
+- ``gatehouse-per-call``: the same view with the same key and Gatehouse's
+  own limit check, but with leases off: the Lua script on every call;
 - ``gatehouse-get-usage``: the same view with the same key, Gatehouse's
   authentication and scope check, but the plan's limits counted the naive
   way: one django-ratelimit ``get_usage`` per rate tier and one for the quota;
@@ -19,8 +21,8 @@ is recorded), then drives one book-detail endpoint seven ways with wrk:
   gunicorn started with ``USAGE_RECORDING=False`` on the same database and
   Redis (``--skip-recording`` leaves it out).
 
-All seven go through the same settings (but for ``USAGE_RECORDING`` on the
-second server), URLconf and middleware; the four Gatehouse set-ups also count
+All eight go through the same settings (but for ``USAGE_RECORDING`` on the
+second server), URLconf and middleware; the five Gatehouse set-ups also count
 every call against the plan's limits. After a
 warm-up pass, the set-ups are measured in interleaved rounds (each round
 starts one set-up later, so none always runs first) and the median of the
@@ -212,8 +214,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="benchmarks/run.py",
         description=(
             "Load-benchmark the book-detail endpoint with no authentication, a "
-            "Gatehouse key (its limits counted by Gatehouse, or by "
-            "django-ratelimit's get_usage per tier), a Gatehouse OAuth token, "
+            "Gatehouse key (its limits counted by Gatehouse, with and without "
+            "leases, or by django-ratelimit's get_usage per tier), a Gatehouse "
+            "OAuth token, "
             "djangorestframework-api-key and django-oauth-toolkit, under "
             "gunicorn with PostgreSQL and Redis, every call recorded for usage "
             "(flush_usage runs beside gunicorn); the Gatehouse key again on a "
@@ -872,7 +875,9 @@ def wait_for_fresh_window(key_id: int) -> float:
     the seconds slept."""
     from django_ratelimit.core import _get_window
 
-    left = _get_window(f"key:{key_id}", 60) - time.time()
+    # The window named by its last second w takes calls up to w inclusive
+    # (django-ratelimit's ``_get_window``): it ends at w + 1.
+    left = _get_window(f"key:{key_id}", 60) + 1 - time.time()
     if left >= MIN_WINDOW_LEFT:
         print(f"  {left:.1f}s left in the key's rate window: no wait", flush=True)
         return 0.0
@@ -1244,6 +1249,13 @@ def variants_for(keys: dict, *, recording_off: bool) -> list[Variant]:
             name="gatehouse",
             label="Gatehouse key (`X-API-Key`)",
             path="/api/books/v1/books/{book_id}/",
+            header_name="X-API-Key",
+            header_value=keys["gatehouse_key"],
+        ),
+        Variant(
+            name="gatehouse-per-call",
+            label="Gatehouse key, limits counted in Redis on every call (no leases)",
+            path="/bench/limits-per-call/books/{book_id}/",
             header_name="X-API-Key",
             header_value=keys["gatehouse_key"],
         ),

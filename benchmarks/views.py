@@ -18,6 +18,7 @@ from rest_framework_api_key.permissions import HasAPIKey
 from apis.books.views import BookDetailApi
 from portal.keys.credentials import Credential
 from portal.limits.policies import policy_for
+from portal.limits.throttling import PlanThrottle
 
 
 class BaselineBookDetailApi(BookDetailApi):
@@ -128,3 +129,16 @@ class GetUsageBookDetailApi(BookDetailApi):
         # ServedApiView's refusal reads what PlanThrottle stored, which this
         # throttle does not: DRF's own 429 instead.
         APIView.throttled(self, request, wait)
+
+
+class PerCallPlanThrottle(PlanThrottle):
+    """Gatehouse's plan-limit check with leases off: the same Lua script,
+    one Redis round trip on every call (``RATELIMIT_LEASE_SIZE=0``)."""
+
+    lease = False
+
+
+class PerCallLimitsBookDetailApi(BookDetailApi):
+    """The real endpoint's whole path, with every call counted in Redis."""
+
+    throttle_classes = (PerCallPlanThrottle,)

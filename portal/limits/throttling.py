@@ -63,6 +63,10 @@ class PlanThrottle(BaseThrottle):
     decides.
     """
 
+    # Whether this process may count busy buckets from leased values
+    # (portal/limits/counters.py, Leases); the benchmark compares without.
+    lease = True
+
     def policy(self, request, view) -> Policy | None:
         credential = request.auth
         if not isinstance(credential, Credential):
@@ -77,7 +81,7 @@ class PlanThrottle(BaseThrottle):
             return True
         now = time.time()
         buckets = buckets_for(policy, now)
-        outcome = consume(buckets, now)
+        outcome = consume(buckets, now, lease=self.lease)
         if outcome is None:
             return bool(getattr(settings, "RATELIMIT_FAIL_OPEN", False))
         request.gatehouse_limits = (buckets, outcome, now)

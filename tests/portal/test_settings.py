@@ -99,6 +99,20 @@ def test_unknown_task_backend_is_a_clear_error():
 
 
 @pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("RATELIMIT_LEASE_SIZE", "-1", "RATELIMIT_LEASE_SIZE must be 0 or more"),
+        ("RATELIMIT_LEASE_SECONDS", "0", "RATELIMIT_LEASE_SECONDS must be between"),
+        ("RATELIMIT_LEASE_SECONDS", "600", "RATELIMIT_LEASE_SECONDS must be between"),
+    ],
+)
+def test_a_lease_setting_out_of_range_is_a_clear_error(name, value, message):
+    result = manage("check", **{name: value})
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+@pytest.mark.parametrize(
     ("url", "engine"),
     [
         ("postgres://u@h:5432/db", "django.db.backends.postgresql"),

@@ -12,8 +12,10 @@ call each. Two ``Leases`` objects stand for two web processes.
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 
 import pytest
+import time_machine
 from django_redis import get_redis_connection
 
 from portal.limits import counters
@@ -23,6 +25,14 @@ from portal.limits.policies import Policy, Tier
 pytestmark = pytest.mark.postgres
 
 _subjects = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _inside_one_window():
+    # Far from any window's edge, so no test's counts restart midway. Leases
+    # expire on the monotonic clock, which this leaves running.
+    with time_machine.travel(datetime(2026, 3, 10, 12, 0, 5, tzinfo=UTC), tick=False):
+        yield
 
 
 def policy(*tiers: tuple[int, int], quota: int | None = None) -> Policy:
