@@ -294,21 +294,28 @@ class Leases:
     left unused; so does exiting.
     """
 
+    # Counters noted at once, at most; past it the table starts afresh.
+    MAX_ENTRIES = 50_000
+
     def __init__(self) -> None:
+        self._alias = "default"
+        self._start_afresh()
+        os.register_at_fork(after_in_child=self._start_afresh)
+
+    def _start_afresh(self) -> None:
+        # Also in a forked child: a lock held by another thread at the fork
+        # would never be released there, so the child gets new ones. What
+        # the parent leased stays the parent's to give back.
         self._lock = threading.Lock()
         self._held: dict[str, _Lease] = {}
         self._returns: dict[str, int] = {}
         self._thread: threading.Thread | None = None
-        self._alias = "default"
-        os.register_at_fork(after_in_child=self.forget)
 
     def forget(self) -> None:
-        """Drop every lease without giving it back (a forked child; tests
-        that empty Redis)."""
+        """Drop every lease without giving it back (tests that empty Redis)."""
         with self._lock:
             self._held.clear()
             self._returns.clear()
-            self._thread = None
 
     def take(self, keys: list[str], buckets: list[Bucket], now: float) -> list:
         """One leased value per bucket, or None where Redis must count."""
@@ -361,6 +368,10 @@ class Leases:
         ``value`` (the call's own)."""
         with self._lock:
             lease = self._held.get(key)
+            if lease is None and len(self._held) >= self.MAX_ENTRIES:
+                for old_key, old_lease in self._held.items():
+                    self._retire(old_key, old_lease)
+                self._held.clear()
             if lease is None or lease.limit != bucket.limit:
                 if lease is not None:
                     self._retire(key, lease)
