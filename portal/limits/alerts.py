@@ -26,11 +26,12 @@ def threshold_crossed(count: int, quota: int) -> int | None:
 
 
 def first_alert(quota_bucket, percent: int, now: float) -> bool:
-    """True once per quota bucket (subscription and month) and threshold."""
+    """True once per quota bucket (subscription and month), quota and
+    threshold: a plan change to another quota alerts afresh."""
     from django.core.cache import cache
 
     return cache.add(
-        f"gk:quota-alerted:{quota_bucket.cache_key}:{percent}",
+        f"gk:quota-alerted:{quota_bucket.cache_key}:{quota_bucket.limit}:{percent}",
         1,
         max(1, int(quota_bucket.reset_at - now)) + 86400,
     )

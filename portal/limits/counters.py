@@ -380,11 +380,16 @@ class Leases:
             if leased:
                 lease.ranges.append([value + 1, value + leased])
                 lease.expires = now + seconds
-            if self._thread is None:
+            start = self._thread is None
+            if start:
                 self._thread = threading.Thread(
                     target=self._return_loop, name="gatehouse-limit-leases", daemon=True
                 )
+        if start:
+            try:
                 self._thread.start()
+            except RuntimeError:  # no thread to be had: give back at exit
+                logger.warning("Rate-limit lease thread not started")
 
     def _retire(self, key: str, lease: _Lease) -> None:
         unused = sum(last - first + 1 for first, last in lease.ranges)
@@ -424,10 +429,11 @@ class Leases:
                 keys,
                 [returns[k] for k in keys],
             )
-        except Exception as exc:  # kept for the next attempt
-            with self._lock:
-                for key, count in returns.items():
-                    self._returns[key] = self._returns.get(key, 0) + count
+        except Exception as exc:
+            # Not retried: the script may have run before the reply was lost,
+            # and giving values back twice could let a counter past its
+            # limit. Values lost here only make that counter a little
+            # stricter until its window ends.
             _warn(exc)
             return 0
         return sum(returns.values())
@@ -443,8 +449,8 @@ _leases = Leases()
 
 @atexit.register
 def _return_at_exit() -> None:
-    if _leases.held():
-        _leases.return_unused(everything=True)
+    # Nothing to give back (the embedded default, or no lease): no I/O.
+    _leases.return_unused(everything=True)
 
 
 def leases_forget() -> None:
@@ -494,9 +500,10 @@ def _consume_redis(cache, buckets: list[Bucket], now: float, lease: bool) -> Out
     for position, i in enumerate(ask):
         value, leased = rest[2 * position], rest[2 * position + 1]
         values[i] = value
-        _leases.keep(
-            keys[i], buckets[i], value, leased, asked[position], clock, seconds
-        )
+        if lease:
+            _leases.keep(
+                keys[i], buckets[i], value, leased, asked[position], clock, seconds
+            )
     return Outcome(True, tuple(values), None)
 
 

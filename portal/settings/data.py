@@ -67,8 +67,9 @@ RATELIMIT_FAIL_OPEN = env.bool("RATELIMIT_FAIL_OPEN", default=True)
 # See portal/limits/counters.py, Leases.
 RATELIMIT_LEASE_SIZE = env.int("RATELIMIT_LEASE_SIZE", default=100)
 RATELIMIT_LEASE_SECONDS = env.float("RATELIMIT_LEASE_SECONDS", default=1.0)
-if RATELIMIT_LEASE_SIZE < 0:
-    raise ImproperlyConfigured("RATELIMIT_LEASE_SIZE must be 0 or more.")
+if RATELIMIT_LEASE_SIZE != 0 and RATELIMIT_LEASE_SIZE < 8:
+    # The smallest block a counter hands out is 8 values.
+    raise ImproperlyConfigured("RATELIMIT_LEASE_SIZE must be 0 (off) or at least 8.")
 if not 0.05 <= RATELIMIT_LEASE_SECONDS <= 60:
     raise ImproperlyConfigured(
         "RATELIMIT_LEASE_SECONDS must be between 0.05 and 60 seconds."

@@ -101,7 +101,8 @@ def test_unknown_task_backend_is_a_clear_error():
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("RATELIMIT_LEASE_SIZE", "-1", "RATELIMIT_LEASE_SIZE must be 0 or more"),
+        ("RATELIMIT_LEASE_SIZE", "-1", "RATELIMIT_LEASE_SIZE must be 0 (off) or"),
+        ("RATELIMIT_LEASE_SIZE", "7", "RATELIMIT_LEASE_SIZE must be 0 (off) or"),
         ("RATELIMIT_LEASE_SECONDS", "0", "RATELIMIT_LEASE_SECONDS must be between"),
         ("RATELIMIT_LEASE_SECONDS", "600", "RATELIMIT_LEASE_SECONDS must be between"),
     ],

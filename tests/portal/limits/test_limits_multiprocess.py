@@ -85,7 +85,14 @@ def test_a_busy_key_served_from_leased_blocks_admits_exactly_its_limit(
                 pool.map(lambda _: call(base, issued.full_key)[0], range(4300))
             )
         round_trips = _evalsha_calls() - before
-    assert statuses == Counter({200: 4000, 429: 300})
+        # A worker's block left unused when the burst ended goes back after
+        # RATELIMIT_LEASE_SECONDS (1 s): then the rest can be had.
+        time.sleep(2.5)
+        late = 0
+        while late < 500 and call(base, issued.full_key)[0] == 200:
+            late += 1
+    assert statuses[200] + late == 4000
+    assert set(statuses) == {200, 429}
     # Call by call: about the last 512 admitted and the 300 refused; the first
     # 3,488 took blocks of 8 to 100 (the usage shippers' pushes count too).
     # Without leases: 4,300 and more.
