@@ -298,7 +298,6 @@ class Leases:
     MAX_ENTRIES = 50_000
 
     def __init__(self) -> None:
-        self._alias = "default"
         self._start_afresh()
         os.register_at_fork(after_in_child=self._start_afresh)
 
@@ -423,7 +422,7 @@ class Leases:
         keys = list(returns)
         try:
             _run_script(
-                self._alias,
+                getattr(settings, "RATELIMIT_USE_CACHE", "default"),
                 _LUA_RETURN_SHA,
                 _LUA_RETURN,
                 keys,
@@ -466,7 +465,6 @@ def _redis_key(cache, key: str) -> str:
 
 def _consume_redis(cache, buckets: list[Bucket], now: float, lease: bool) -> Outcome:
     alias = getattr(settings, "RATELIMIT_USE_CACHE", "default")
-    _leases._alias = alias
     keys = [_redis_key(cache, b.cache_key) for b in buckets]
     clock = time.monotonic()
     values = _leases.take(keys, buckets, clock) if lease else [None] * len(buckets)
